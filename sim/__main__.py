@@ -1,0 +1,7 @@
+"""`python -m sim` runs the salvo command line."""
+
+import sys
+
+from sim.cli import main
+
+sys.exit(main())

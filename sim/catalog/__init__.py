@@ -1,0 +1,1 @@
+"""Default threat and defence types (threats.yaml, defences.yaml), every number sourced."""

@@ -1,0 +1,205 @@
+"""Geometry: lon/lat -> km projection and when routes are inside defence envelopes.
+
+Everything here is vectorised numpy; nothing knows about agents or randomness.
+A route is a polyline flown at constant speed, so each leg is a straight segment with
+a start and end time, and the time a threat spends inside a circular envelope is
+found by solving one quadratic per (leg, unit) pair.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+EARTH_RADIUS_KM = 6371.0088  # IUGG mean Earth radius
+
+
+@dataclass(frozen=True)
+class Projection:
+    """Equirectangular projection about a reference point, in km.
+
+    Over Ukraine (about 44-52 N) distances are within about 1 % of the great-circle
+    distance for the few hundred km that matter to an envelope.
+    """
+
+    lon0: float
+    lat0: float
+
+    @property
+    def _kx(self) -> float:
+        return np.deg2rad(1.0) * EARTH_RADIUS_KM * np.cos(np.deg2rad(self.lat0))
+
+    @property
+    def _ky(self) -> float:
+        return np.deg2rad(1.0) * EARTH_RADIUS_KM
+
+    def to_km(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        """(lon, lat) in degrees -> array (..., 2) of (x, y) km."""
+        lon = np.asarray(lon, dtype=float)
+        lat = np.asarray(lat, dtype=float)
+        return np.stack([(lon - self.lon0) * self._kx, (lat - self.lat0) * self._ky], axis=-1)
+
+    def to_lonlat(self, xy: np.ndarray) -> np.ndarray:
+        """Array (..., 2) of km -> array (..., 2) of (lon, lat) degrees."""
+        xy = np.asarray(xy, dtype=float)
+        return np.stack([xy[..., 0] / self._kx + self.lon0, xy[..., 1] / self._ky + self.lat0], -1)
+
+
+@dataclass(frozen=True)
+class Legs:
+    """Straight route legs flown at constant speed: one row per leg."""
+
+    threat: np.ndarray  # int, owning threat of each leg
+    start: np.ndarray  # (n, 2) km
+    end: np.ndarray  # (n, 2) km
+    t0: np.ndarray  # s, time at start
+    t1: np.ndarray  # s, time at end
+
+
+def legs_from_routes(
+    waypoints: np.ndarray, n_points: np.ndarray, t_launch: np.ndarray, speed_kms: np.ndarray
+) -> tuple[Legs, np.ndarray]:
+    """Legs of routes given as padded waypoint arrays, and each route's arrival time.
+
+    `waypoints` is (threats, max_points, 2) km, `n_points` the number used per threat
+    (at least 2), `speed_kms` km per second.
+    """
+    n_threats, max_points, _ = waypoints.shape
+    leg_index = np.arange(max_points - 1)
+    valid = leg_index[None, :] < (n_points[:, None] - 1)
+    start = waypoints[:, :-1, :]
+    end = waypoints[:, 1:, :]
+    length = np.linalg.norm(end - start, axis=-1) * valid
+    elapsed = np.concatenate([np.zeros((n_threats, 1)), np.cumsum(length, axis=1)], axis=1)
+    times = t_launch[:, None] + elapsed / speed_kms[:, None]
+    threat = np.broadcast_to(np.arange(n_threats)[:, None], valid.shape)
+    legs = Legs(
+        threat=threat[valid],
+        start=start[valid],
+        end=end[valid],
+        t0=times[:, :-1][valid],
+        t1=times[:, 1:][valid],
+    )
+    return legs, times[:, -1]
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Time intervals during which a threat is inside a unit's envelope, sorted by entry."""
+
+    threat: np.ndarray
+    unit: np.ndarray
+    t_in: np.ndarray
+    t_out: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.threat)
+
+
+def segment_circle_params(
+    start: np.ndarray, end: np.ndarray, centre: np.ndarray, radius: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fractions s_in <= s_out of each segment inside its circle, and a mask of real crossings.
+
+    A segment that only touches the circle (tangent) or misses it has no crossing; a
+    segment that starts inside enters at s = 0.
+    """
+    d = end - start
+    f = start - centre
+    a = np.einsum("ij,ij->i", d, d)
+    b = 2.0 * np.einsum("ij,ij->i", d, f)
+    c = np.einsum("ij,ij->i", f, f) - radius * radius
+    disc = b * b - 4.0 * a * c
+    ok = (a > 0.0) & (disc > 0.0)
+    root = np.sqrt(np.where(ok, disc, 0.0))
+    denom = np.where(ok, 2.0 * a, 1.0)
+    s_in = np.clip((-b - root) / denom, 0.0, 1.0)
+    s_out = np.clip((-b + root) / denom, 0.0, 1.0)
+    ok &= s_out > s_in
+    return s_in, s_out, ok
+
+
+def envelope_windows(
+    legs: Legs,
+    leg_radius_index: np.ndarray,
+    unit_xy: np.ndarray,
+    unit_radius: np.ndarray,
+) -> Windows:
+    """Every interval a threat spends inside a unit's envelope.
+
+    `unit_radius` is (units, k): the envelope radius of each unit for each of k radius
+    kinds (threat classes); `leg_radius_index` says which kind applies to each leg.
+    Candidate (leg, unit) pairs come from a k-d tree over unit positions, so pairs that
+    can never meet are never computed. Windows of consecutive legs that touch at a
+    waypoint are merged into one.
+    """
+    empty = Windows(*(np.empty(0, dtype=int),) * 2, *(np.empty(0),) * 2)
+    if len(legs.t0) == 0 or len(unit_xy) == 0:
+        return empty
+    max_radius = unit_radius.max(axis=0)  # per kind
+    if not np.any(max_radius > 0):
+        return empty
+    mid = 0.5 * (legs.start + legs.end)
+    half = 0.5 * np.linalg.norm(legs.end - legs.start, axis=1)
+    reach = half + max_radius[leg_radius_index]
+    tree = cKDTree(unit_xy)
+    hits = tree.query_ball_point(mid, reach, return_sorted=False)
+    counts = np.fromiter((len(h) for h in hits), dtype=np.int64, count=len(hits))
+    if counts.sum() == 0:
+        return empty
+    leg_idx = np.repeat(np.arange(len(hits)), counts)
+    unit_idx = np.fromiter((u for h in hits for u in h), dtype=np.int64, count=int(counts.sum()))
+    radius = unit_radius[unit_idx, leg_radius_index[leg_idx]]
+    keep = radius > 0
+    leg_idx, unit_idx, radius = leg_idx[keep], unit_idx[keep], radius[keep]
+    s_in, s_out, ok = segment_circle_params(
+        legs.start[leg_idx], legs.end[leg_idx], unit_xy[unit_idx], radius
+    )
+    leg_idx, unit_idx, s_in, s_out = leg_idx[ok], unit_idx[ok], s_in[ok], s_out[ok]
+    span = legs.t1[leg_idx] - legs.t0[leg_idx]
+    t_in = legs.t0[leg_idx] + s_in * span
+    t_out = legs.t0[leg_idx] + s_out * span
+    threat = legs.threat[leg_idx]
+    return _merge_touching(threat, unit_idx, t_in, t_out)
+
+
+def _merge_touching(
+    threat: np.ndarray, unit: np.ndarray, t_in: np.ndarray, t_out: np.ndarray
+) -> Windows:
+    """Merge windows of one (threat, unit) that touch, then sort all by entry time."""
+    if len(threat) == 0:
+        return Windows(threat, unit, t_in, t_out)
+    order = np.lexsort((t_in, threat, unit))
+    threat, unit, t_in, t_out = threat[order], unit[order], t_in[order], t_out[order]
+    same_pair = (threat[1:] == threat[:-1]) & (unit[1:] == unit[:-1])
+    touching = same_pair & (t_in[1:] <= t_out[:-1] + 1e-6)
+    starts = np.flatnonzero(np.concatenate([[True], ~touching]))
+    t_in = t_in[starts]
+    t_out = np.maximum.reduceat(t_out, starts)
+    threat, unit = threat[starts], unit[starts]
+    order = np.lexsort((unit, threat, t_in))
+    return Windows(threat[order], unit[order], t_in[order], t_out[order])
+
+
+def ring_positions(
+    centre: np.ndarray, radius_km: float, count: int, phase_deg: float
+) -> np.ndarray:
+    """`count` points evenly spaced on a circle around `centre` (km)."""
+    if count == 0:
+        return np.empty((0, 2))
+    if radius_km == 0:
+        return np.repeat(centre[None, :], count, axis=0)
+    angle = np.deg2rad(phase_deg) + 2.0 * np.pi * np.arange(count) / count
+    return centre[None, :] + radius_km * np.stack([np.cos(angle), np.sin(angle)], axis=1)
+
+
+def belt_positions(start: np.ndarray, end: np.ndarray, count: int) -> np.ndarray:
+    """`count` points evenly spaced along a line, ends included when count > 1 (km)."""
+    if count == 0:
+        return np.empty((0, 2))
+    if count == 1:
+        return 0.5 * (start + end)[None, :]
+    frac = np.linspace(0.0, 1.0, count)[:, None]
+    return start[None, :] + frac * (end - start)[None, :]

@@ -1,0 +1,329 @@
+"""One replication's concrete night: every threat's route and times, every unit's position.
+
+The scenario says "400 Shaheds from Kursk and Primorsko-Akhtarsk at Kyiv and Odesa over
+four hours"; this module draws, from the replication's generator, which site and target
+each threat has, when it launches, the route it flies, whether it fails or is lost to
+background EW and when, and where region-placed defence units stand. Groups are drawn
+in file order, so the same scenario and generator give the same night.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim import geo
+from sim.scenario import (
+    CLASSES,
+    BeltPlacement,
+    PointPlacement,
+    RegionPlacement,
+    RingPlacement,
+    Scenario,
+    weights_of,
+)
+
+CLASS_INDEX = {name: k for k, name in enumerate(CLASSES)}
+DECOY = CLASS_INDEX["decoy"]
+
+
+@dataclass
+class ThreatBatch:
+    """All threats of one night as columns (one row per threat)."""
+
+    group: np.ndarray  # index into group_ids
+    group_ids: list[str]
+    type_ids: list[str]  # per group
+    cls: np.ndarray
+    site: np.ndarray  # index into site_ids
+    target: np.ndarray  # index into target_ids
+    waypoints: np.ndarray  # (n, max_points, 2) km
+    n_points: np.ndarray
+    t_launch: np.ndarray  # s
+    t_end: np.ndarray  # s, arrival at the aim point
+    t_fail: np.ndarray  # s, technical failure (inf if none)
+    t_supp: np.ndarray  # s, loss to background EW (inf if none)
+    speed_kms: np.ndarray
+    accuracy: np.ndarray
+    ew_susceptibility: np.ndarray
+    cost_usd: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.cls)
+
+    @property
+    def t_stop(self) -> np.ndarray:
+        """When each threat stops being engageable, whatever the defence does."""
+        return np.minimum(self.t_end, np.minimum(self.t_fail, self.t_supp))
+
+
+@dataclass
+class UnitBatch:
+    """All defence units of one night as columns (one row per unit)."""
+
+    group: np.ndarray
+    group_ids: list[str]
+    type_ids: list[str]  # per group
+    xy: np.ndarray  # (units, 2) km
+    radius_km: np.ndarray  # (units, classes); 0 where the unit does not engage the class
+    pk: np.ndarray
+    suppression: np.ndarray
+    channels: np.ndarray
+    magazine: np.ndarray
+    reserve: np.ndarray
+    reload_s: np.ndarray
+    reaction_s: np.ndarray
+    engage_s: np.ndarray
+    shots: np.ndarray
+    shoot_look_shoot: np.ndarray
+    queue: np.ndarray
+    decoy_discrimination: np.ndarray
+    is_ew: np.ndarray
+    cost_per_shot_usd: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.group)
+
+
+def projection_for(scenario: Scenario) -> geo.Projection:
+    """A projection centred on the scenario's sites and targets."""
+    lons = [s.lon for s in scenario.launch_sites.values()] + [
+        t.lon for t in scenario.targets.values()
+    ]
+    lats = [s.lat for s in scenario.launch_sites.values()] + [
+        t.lat for t in scenario.targets.values()
+    ]
+    return geo.Projection(lon0=float(np.mean(lons)), lat0=float(np.mean(lats)))
+
+
+def _pick(rng: np.random.Generator, names: list[str], weights: dict[str, float], n: int):
+    index = {name: k for k, name in enumerate(names)}
+    chosen = list(weights)
+    p = np.array([weights[c] for c in chosen])
+    draws = rng.choice(len(chosen), size=n, p=p / p.sum())
+    return np.array([index[c] for c in chosen], dtype=np.int64)[draws]
+
+
+def _scatter(rng: np.random.Generator, n: int, sd_km: float) -> np.ndarray:
+    return rng.normal(0.0, sd_km, size=(n, 2)) if sd_km > 0 else np.zeros((n, 2))
+
+
+def build_threats(
+    scenario: Scenario, projection: geo.Projection, rng: np.random.Generator
+) -> ThreatBatch:
+    """Draw every threat of the salvo for one replication."""
+    site_ids = list(scenario.launch_sites)
+    target_ids = list(scenario.targets)
+    site_xy = projection.to_km(
+        [s.lon for s in scenario.launch_sites.values()],
+        [s.lat for s in scenario.launch_sites.values()],
+    ).reshape(-1, 2)
+    target_xy = projection.to_km(
+        [t.lon for t in scenario.targets.values()], [t.lat for t in scenario.targets.values()]
+    ).reshape(-1, 2)
+    site_scatter = np.array([s.scatter_km for s in scenario.launch_sites.values()])
+    max_points = 2 + max((len(g.route.waypoints) for g in scenario.salvo.values()), default=0)
+    max_points = max(
+        max_points, 3 if any(g.route.style == "dogleg" for g in scenario.salvo.values()) else 2
+    )
+    group_ids = list(scenario.salvo)
+    type_ids = [g.type for g in scenario.salvo.values()]
+
+    parts: dict[str, list[np.ndarray]] = {
+        k: []
+        for k in (
+            "group",
+            "cls",
+            "site",
+            "target",
+            "waypoints",
+            "n_points",
+            "t_launch",
+            "speed",
+            "accuracy",
+            "susc",
+            "cost",
+            "fail_u",
+            "supp_u",
+            "fail_frac",
+            "supp_frac",
+        )
+    }
+    ew = scenario.ew.suppression
+    for g, (gid, group) in enumerate(scenario.salvo.items()):
+        n = group.count
+        if n == 0:
+            continue
+        kind = scenario.threat_type(gid)
+        site = _pick(rng, site_ids, weights_of(group.launch_sites), n)
+        target = _pick(rng, target_ids, weights_of(group.targets), n)
+        waves = group.windows()
+        shares = np.array([w.share for w in waves])
+        per_wave = rng.multinomial(n, shares / shares.sum())
+        t_launch = (
+            np.concatenate(
+                [
+                    rng.uniform(w.start_h, w.end_h, size=m)
+                    for w, m in zip(waves, per_wave, strict=True)
+                ]
+            )
+            * 3600.0
+        )
+        start = site_xy[site] + site_scatter[site, None] * rng.normal(size=(n, 2))
+        aim = target_xy[target] + _scatter(rng, n, group.route.aim_scatter_km)
+        pts = np.zeros((n, max_points, 2))
+        pts[:, 0] = start
+        route = group.route
+        if route.style == "direct":
+            pts[:, 1] = aim
+            used = 2
+        elif route.style == "dogleg":
+            direction = aim - start
+            length = np.linalg.norm(direction, axis=1, keepdims=True)
+            normal = np.stack([-direction[:, 1], direction[:, 0]], axis=1) / np.where(
+                length > 0, length, 1.0
+            )
+            offset = rng.uniform(-route.dogleg_km, route.dogleg_km, size=(n, 1))
+            pts[:, 1] = 0.5 * (start + aim) + offset * normal
+            pts[:, 2] = aim
+            used = 3
+        else:
+            wp = projection.to_km(
+                [p[0] for p in route.waypoints], [p[1] for p in route.waypoints]
+            ).reshape(-1, 2)
+            for j in range(len(wp)):
+                pts[:, 1 + j] = wp[j] + _scatter(rng, n, route.waypoint_scatter_km)
+            pts[:, 1 + len(wp)] = aim
+            used = 2 + len(wp)
+        # unused trailing points repeat the aim point so padded legs have zero length
+        pts[:, used:] = pts[:, used - 1 : used]
+        cls = CLASS_INDEX[kind.class_]
+        parts["group"].append(np.full(n, g))
+        parts["cls"].append(np.full(n, cls))
+        parts["site"].append(site)
+        parts["target"].append(target)
+        parts["waypoints"].append(pts)
+        parts["n_points"].append(np.full(n, used))
+        parts["t_launch"].append(t_launch)
+        parts["speed"].append(np.full(n, kind.speed_kmh / 3600.0))
+        parts["accuracy"].append(np.full(n, kind.accuracy))
+        parts["susc"].append(np.full(n, kind.ew_susceptibility))
+        parts["cost"].append(np.full(n, kind.cost_usd))
+        p_supp = min(1.0, ew.get(kind.class_, 0.0) * kind.ew_susceptibility)
+        parts["fail_u"].append(rng.random(n) < kind.failure_prob)
+        parts["fail_frac"].append(rng.random(n))
+        parts["supp_u"].append(rng.random(n) < p_supp)
+        parts["supp_frac"].append(rng.random(n))
+
+    if not parts["cls"]:
+        return _empty_threats(group_ids, type_ids, max_points)
+    col = {k: np.concatenate(v) for k, v in parts.items()}
+    legs_for_time, t_end = geo.legs_from_routes(
+        col["waypoints"], col["n_points"], col["t_launch"], col["speed"]
+    )
+    del legs_for_time
+    flight = t_end - col["t_launch"]
+    t_fail = np.where(col["fail_u"], col["t_launch"] + col["fail_frac"] * flight, np.inf)
+    t_supp = np.where(col["supp_u"], col["t_launch"] + col["supp_frac"] * flight, np.inf)
+    return ThreatBatch(
+        group=col["group"],
+        group_ids=group_ids,
+        type_ids=type_ids,
+        cls=col["cls"],
+        site=col["site"],
+        target=col["target"],
+        waypoints=col["waypoints"],
+        n_points=col["n_points"],
+        t_launch=col["t_launch"],
+        t_end=t_end,
+        t_fail=t_fail,
+        t_supp=t_supp,
+        speed_kms=col["speed"],
+        accuracy=col["accuracy"],
+        ew_susceptibility=col["susc"],
+        cost_usd=col["cost"],
+    )
+
+
+def _empty_threats(group_ids: list[str], type_ids: list[str], max_points: int) -> ThreatBatch:
+    e_int, e_float = np.empty(0, dtype=np.int64), np.empty(0)
+    return ThreatBatch(
+        group=e_int, group_ids=group_ids, type_ids=type_ids, cls=e_int, site=e_int,
+        target=e_int, waypoints=np.empty((0, max_points, 2)), n_points=e_int,
+        t_launch=e_float, t_end=e_float, t_fail=e_float, t_supp=e_float, speed_kms=e_float,
+        accuracy=e_float, ew_susceptibility=e_float, cost_usd=e_float,
+    )  # fmt: skip
+
+
+def _positions(
+    placement, count: int, scenario: Scenario, projection: geo.Projection, rng: np.random.Generator
+) -> np.ndarray:
+    if isinstance(placement, PointPlacement):
+        return np.repeat(projection.to_km(placement.lon, placement.lat)[None, :], count, axis=0)
+    if isinstance(placement, RingPlacement):
+        target = scenario.targets[placement.target]
+        centre = projection.to_km(target.lon, target.lat)
+        return geo.ring_positions(centre, placement.radius_km, count, placement.phase_deg)
+    if isinstance(placement, BeltPlacement):
+        start = projection.to_km(*placement.start)
+        end = projection.to_km(*placement.end)
+        return geo.belt_positions(start, end, count)
+    if isinstance(placement, RegionPlacement):
+        lon = rng.uniform(placement.lon[0], placement.lon[1], size=count)
+        lat = rng.uniform(placement.lat[0], placement.lat[1], size=count)
+        return projection.to_km(lon, lat).reshape(-1, 2)
+    raise TypeError(f"unknown placement {placement!r}")  # pragma: no cover - schema forbids
+
+
+def build_units(
+    scenario: Scenario, projection: geo.Projection, rng: np.random.Generator
+) -> UnitBatch:
+    """Place every defence unit for one replication and gather its parameters."""
+    group_ids = list(scenario.defences)
+    type_ids = [g.type for g in scenario.defences.values()]
+    rows: dict[str, list] = {k: [] for k in UnitBatch.__dataclass_fields__ if k not in (
+        "group_ids", "type_ids")}  # fmt: skip
+    for g, (gid, group) in enumerate(scenario.defences.items()):
+        n = group.count
+        if n == 0:
+            continue
+        kind = scenario.defence_type(gid)
+        engages = set(kind.engages)
+        if kind.is_ew:
+            active = [kind.suppression.get(c, 0.0) > 0 for c in CLASSES]
+        else:
+            active = [c in engages and kind.pk.get(c, 0.0) > 0 for c in CLASSES]
+        radius = [
+            kind.range_km.get(c, 0.0) if a else 0.0 for c, a in zip(CLASSES, active, strict=True)
+        ]
+        rows["group"].append(np.full(n, g))
+        rows["xy"].append(_positions(group.placement, n, scenario, projection, rng))
+        rows["radius_km"].append(np.tile(radius, (n, 1)))
+        rows["pk"].append(np.tile([kind.pk.get(c, 0.0) for c in CLASSES], (n, 1)))
+        rows["suppression"].append(np.tile([kind.suppression.get(c, 0.0) for c in CLASSES], (n, 1)))
+        for name, value in (
+            ("channels", kind.channels),
+            ("magazine", kind.magazine),
+            ("reserve", kind.reserve),
+            ("reload_s", kind.reload_min * 60.0),
+            ("reaction_s", kind.reaction_s),
+            ("engage_s", kind.engage_s),
+            ("shots", kind.shots_per_engagement),
+            ("shoot_look_shoot", kind.doctrine == "shoot_look_shoot"),
+            ("queue", kind.queue),
+            ("decoy_discrimination", kind.decoy_discrimination),
+            ("is_ew", kind.is_ew),
+            ("cost_per_shot_usd", kind.cost_per_shot_usd),
+        ):
+            rows[name].append(np.full(n, value))
+    n_classes = len(CLASSES)
+    empty_shape = {"xy": (0, 2), "radius_km": (0, n_classes), "pk": (0, n_classes),
+                   "suppression": (0, n_classes)}  # fmt: skip
+    columns = {
+        k: (np.concatenate(v) if v else np.zeros(empty_shape.get(k, (0,)))) for k, v in rows.items()
+    }
+    columns["group"] = columns["group"].astype(np.int64)
+    for flag in ("shoot_look_shoot", "queue", "is_ew"):
+        columns[flag] = columns[flag].astype(bool)
+    return UnitBatch(group_ids=group_ids, type_ids=type_ids, **columns)

@@ -1,0 +1,602 @@
+"""Summaries, reports and the on-disk results folder for a batch of replications.
+
+The model produces one row per replication (the "runs" table, see ``summarise_runs``); this
+module turns it into ``summary.json``, a terminal report, ``manifest.json`` (provenance) and
+writes them atomically together with ``runs.parquet``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.metadata
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from scipy import stats
+
+CLASSES: tuple[str, ...] = ("drone", "decoy", "cruise", "ballistic", "hypersonic")
+OUTCOMES: tuple[str, ...] = (
+    "launched",
+    "shot_down",
+    "suppressed",
+    "leaked",
+    "failed",
+    "intercepted",
+)
+# The Air Force reports decoys together with drones.
+REPORTED_CLASSES: dict[str, tuple[str, ...]] = {
+    "drone": ("drone", "decoy"),
+    "missile": ("cruise", "ballistic", "hypersonic"),
+}
+
+# Outcomes summarised in summary["outcomes"], in report order.
+SUMMARY_OUTCOMES: tuple[str, ...] = ("intercepted", "shot_down", "suppressed", "leaked", "failed")
+DEFENCE_METRICS: tuple[str, ...] = ("shots", "kills", "cost_usd")
+TARGET_METRICS: tuple[str, ...] = ("hits", "killed", "injured", "buildings")
+STAT_KEYS: tuple[str, ...] = ("mean", "sd", "p05", "p50", "p95")
+
+RUNS_FILE = "runs.parquet"
+SUMMARY_FILE = "summary.json"
+MANIFEST_FILE = "manifest.json"
+
+_REPORTED_LABELS = {"drone": "drones incl. decoys", "missile": "missiles"}
+_OUTCOME_LABELS = {
+    "launched": "launched",
+    "shot_down": "shot down",
+    "suppressed": "suppressed",
+    "intercepted": "intercepted",
+    "leaked": "leaked",
+    "failed": "failed",
+}
+_TABLE_OUTCOMES = ("shot_down", "suppressed", "intercepted", "leaked", "failed")
+_VERSIONED_PACKAGES = ("numpy", "scipy", "pandas", "pyarrow", "pydantic", "mesa")
+
+
+class ResultsExistError(Exception):
+    """Raised when the results folder already exists, so earlier results are never clobbered."""
+
+    def __init__(self, out_dir: Path | str) -> None:
+        self.out_dir = Path(out_dir)
+        super().__init__(f"results folder {self.out_dir} exists; use --force to overwrite")
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def _finite_or_none(x: Any) -> float | None:
+    """Return x as a plain float, or None for NaN/inf, because JSON has no NaN."""
+    value = float(x)
+    return value if math.isfinite(value) else None
+
+
+def describe(values: Iterable[float] | np.ndarray | pd.Series) -> dict[str, float | None]:
+    """Return mean, sd (ddof=1) and 5/50/95 % quantiles as plain floats for JSON reports."""
+    arr = np.asarray(values, dtype=float).ravel()
+    if arr.size == 0:
+        return dict.fromkeys(STAT_KEYS)
+    sd = float(np.std(arr, ddof=1)) if arr.size > 1 else 0.0
+    p05, p50, p95 = np.quantile(arr, [0.05, 0.5, 0.95])
+    return {
+        "mean": _finite_or_none(np.mean(arr)),
+        "sd": _finite_or_none(sd),
+        "p05": _finite_or_none(p05),
+        "p50": _finite_or_none(p50),
+        "p95": _finite_or_none(p95),
+    }
+
+
+def mean_ci(
+    values: Iterable[float] | np.ndarray | pd.Series, level: float = 0.95
+) -> tuple[float, float]:
+    """Return the Student-t confidence interval of the mean, to quantify Monte Carlo error."""
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    arr = np.asarray(values, dtype=float).ravel()
+    if arr.size == 0:
+        raise ValueError("mean_ci needs at least one value")
+    mean = float(np.mean(arr))
+    if arr.size < 2:
+        return (mean, mean)
+    sd = float(np.std(arr, ddof=1))
+    if not math.isfinite(sd) or sd == 0.0:
+        return (mean, mean)
+    lo, hi = stats.t.interval(level, df=arr.size - 1, loc=mean, scale=sd / math.sqrt(arr.size))
+    return (float(lo), float(hi))
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def _column(runs: pd.DataFrame, name: str) -> np.ndarray:
+    """Return a runs column as a float array, failing clearly if the contract is broken."""
+    if name not in runs.columns:
+        raise KeyError(f"runs table has no column {name!r}")
+    return runs[name].to_numpy(dtype=float)
+
+
+def _suffixes(columns: Iterable[str], prefix: str) -> list[str]:
+    """Return names after ``prefix.`` in column order, to discover defence types and targets."""
+    head = prefix + "."
+    return [c[len(head) :] for c in columns if isinstance(c, str) and c.startswith(head)]
+
+
+def _ordered_union(*lists: list[str]) -> list[str]:
+    """Merge name lists keeping first-seen order, so reports follow the table's column order."""
+    seen: dict[str, None] = {}
+    for names in lists:
+        for name in names:
+            seen.setdefault(name, None)
+    return list(seen)
+
+
+def _launched_mean(values: np.ndarray) -> int | float:
+    """Return the launched mean, as an int when every replication launched the same count."""
+    if values.size and np.all(values == values[0]) and float(values[0]).is_integer():
+        return int(values[0])
+    return float(np.mean(values))
+
+
+def _jsonable(obj: Any) -> Any:
+    """Convert numpy scalars/arrays and NaN recursively so ``observed`` stays JSON-safe."""
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple | np.ndarray):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, bool | np.bool_):
+        return bool(obj)
+    if isinstance(obj, int | np.integer):
+        return int(obj)
+    if isinstance(obj, float | np.floating):
+        return _finite_or_none(obj)
+    return obj
+
+
+def summarise_runs(
+    runs: pd.DataFrame,
+    *,
+    scenario: str,
+    seed: int,
+    observed: dict | None = None,
+) -> dict:
+    """Aggregate the per-replication runs table into the JSON-serialisable summary.json dict."""
+    if len(runs) == 0:
+        raise ValueError("runs table is empty; nothing to summarise")
+
+    launched = {cls: _column(runs, f"launched.{cls}") for cls in CLASSES}
+    launched_total = _column(runs, "launched.total")
+    active = [cls for cls in CLASSES if np.any(launched[cls] > 0)]
+
+    summary: dict[str, Any] = {
+        "scenario": str(scenario),
+        "replications": len(runs),
+        "seed": int(seed),
+        "launched": {"total": _launched_mean(launched_total)},
+    }
+    for cls in CLASSES:
+        summary["launched"][cls] = _launched_mean(launched[cls])
+
+    outcomes: dict[str, Any] = {}
+    for outcome in SUMMARY_OUTCOMES:
+        entry: dict[str, Any] = describe(_column(runs, f"{outcome}.total"))
+        entry["by_class"] = {cls: describe(_column(runs, f"{outcome}.{cls}")) for cls in active}
+        entry["by_reported_class"] = {
+            group: describe(sum(_column(runs, f"{outcome}.{cls}") for cls in members))
+            for group, members in REPORTED_CLASSES.items()
+        }
+        outcomes[outcome] = entry
+    summary["outcomes"] = outcomes
+
+    intercepted_total = _column(runs, "intercepted.total")
+    has_launch = launched_total > 0
+    rate = intercepted_total[has_launch] / launched_total[has_launch]
+    rate_stats = describe(rate)
+    if rate.size:
+        lo, hi = mean_ci(rate, 0.95)
+        ci95: list[float | None] = [_finite_or_none(lo), _finite_or_none(hi)]
+    else:
+        ci95 = [None, None]
+    summary["intercept_rate"] = {
+        "mean": rate_stats["mean"],
+        "ci95": ci95,
+        "p05": rate_stats["p05"],
+        "p50": rate_stats["p50"],
+        "p95": rate_stats["p95"],
+    }
+
+    columns = list(runs.columns)
+    defence_types = _ordered_union(*(_suffixes(columns, m) for m in DEFENCE_METRICS))
+    summary["defence"] = {
+        dtype: {
+            metric: describe(_column(runs, f"{metric}.{dtype}"))
+            for metric in DEFENCE_METRICS
+            if f"{metric}.{dtype}" in runs.columns
+        }
+        for dtype in defence_types
+    }
+    summary["cost_usd"] = {
+        side: describe(_column(runs, f"{side}_cost_usd"))
+        for side in ("defender", "attacker")
+        if f"{side}_cost_usd" in runs.columns
+    }
+    targets = _ordered_union(*(_suffixes(columns, m) for m in TARGET_METRICS))
+    summary["targets"] = {
+        target: {
+            metric: describe(_column(runs, f"{metric}.{target}"))
+            for metric in TARGET_METRICS
+            if f"{metric}.{target}" in runs.columns
+        }
+        for target in targets
+    }
+    if observed is not None:
+        summary["observed"] = _jsonable(observed)
+    return summary
+
+
+# --------------------------------------------------------------------------- text report
+
+
+def _fmt_mean(x: float | None) -> str:
+    """Format a mean with one decimal, or a dash when it is undefined."""
+    return "–" if x is None else f"{x:.1f}"
+
+
+def _fmt_num(x: float | None) -> str:
+    """Format a quantile compactly: integer when whole, else one decimal."""
+    if x is None:
+        return "–"
+    return f"{x:.0f}" if float(x).is_integer() else f"{x:.1f}"
+
+
+def _fmt_cell(st: Mapping[str, Any] | None) -> str:
+    """Format a describe() dict as 'mean [p05–p95]' (one decimal) for the outcome table."""
+    if not st or st.get("mean") is None:
+        return "–"
+    return f"{_fmt_mean(st['mean'])} [{_fmt_mean(st.get('p05'))}–{_fmt_mean(st.get('p95'))}]"
+
+
+def _fmt_launched(x: int | float | None) -> str:
+    """Format a launched mean: exact when integral, else one decimal."""
+    if x is None:
+        return "–"
+    return str(int(x)) if float(x).is_integer() else f"{x:.1f}"
+
+
+def _fmt_usd(x: float | None) -> str:
+    """Format a dollar amount with thousands separators."""
+    return "–" if x is None else f"${x:,.0f}"
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    """Render a fixed-width table: first column left-aligned, the rest right-aligned."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
+
+    def line(cells: list[str]) -> str:
+        """Join one row's cells with padding."""
+        first = cells[0].ljust(widths[0])
+        rest = [c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True)]
+        return "  ".join([first, *rest]).rstrip()
+
+    out = [line(headers), "  ".join("-" * w for w in widths)]
+    out.extend(line(row) for row in rows)
+    return out
+
+
+def _simulated_intercepted(summary: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
+    """Find the simulated intercepted stats matching an observed key (total, group or class)."""
+    intercepted = summary.get("outcomes", {}).get("intercepted", {})
+    if key == "total":
+        return intercepted
+    if key in intercepted.get("by_reported_class", {}):
+        return intercepted["by_reported_class"][key]
+    return intercepted.get("by_class", {}).get(key)
+
+
+def _simulated_launched(summary: Mapping[str, Any], key: str) -> float | None:
+    """Return the simulated launched mean for a total, reported group or class key."""
+    launched = summary.get("launched", {})
+    if key in REPORTED_CLASSES:
+        return float(sum(float(launched.get(c) or 0) for c in REPORTED_CLASSES[key]))
+    value = launched.get(key)
+    return None if value is None else float(value)
+
+
+def _observed_lines(summary: Mapping[str, Any]) -> list[str]:
+    """Compare observed interceptions with the simulated mean and 90 % interval."""
+    observed = summary.get("observed") or {}
+    obs_intercepted = observed.get("intercepted")
+    if not isinstance(obs_intercepted, Mapping):
+        return []
+    obs_launched = observed.get("launched") if isinstance(observed.get("launched"), Mapping) else {}
+    lines = ["", "observed vs simulated intercepted (90 % interval = p05–p95):"]
+    for key, obs in obs_intercepted.items():
+        sim = _simulated_intercepted(summary, key)
+        label = _REPORTED_LABELS.get(key, key)
+        if obs is None or not sim or sim.get("mean") is None:
+            lines.append(f"  {label}: observed {obs}, no simulated value")
+            continue
+        lo, hi = sim.get("p05"), sim.get("p95")
+        inside = lo is not None and hi is not None and lo <= obs <= hi
+        verdict = "inside" if inside else "OUTSIDE"
+        text = (
+            f"  {label}: observed {_fmt_num(float(obs))} vs simulated "
+            f"{_fmt_mean(sim['mean'])} [{_fmt_mean(lo)}–{_fmt_mean(hi)}] -> {verdict}"
+        )
+        if key in obs_launched and obs_launched[key] is not None:
+            sim_launched = _simulated_launched(summary, key)
+            text += f" (launched: observed {_fmt_launched(float(obs_launched[key]))}"
+            text += f", simulated {_fmt_launched(sim_launched)})"
+        lines.append(text)
+    return lines
+
+
+def format_summary(summary: dict) -> str:
+    """Render a summary dict as a fixed-width plain-text report for the terminal."""
+    lines = [
+        f"scenario {summary.get('scenario')}: {summary.get('replications')} replications, "
+        f"seed {summary.get('seed')}",
+        "",
+    ]
+    launched = summary.get("launched", {})
+    outcomes = summary.get("outcomes", {})
+    headers = ["class"] + [_OUTCOME_LABELS[o] for o in ("launched", *_TABLE_OUTCOMES)]
+    rows: list[list[str]] = []
+    by_class_keys = list(outcomes.get("intercepted", {}).get("by_class", {}))
+    for cls in by_class_keys:
+        rows.append(
+            [cls, _fmt_launched(launched.get(cls))]
+            + [_fmt_cell(outcomes.get(o, {}).get("by_class", {}).get(cls)) for o in _TABLE_OUTCOMES]
+        )
+    for group, members in REPORTED_CLASSES.items():
+        group_launched = sum(float(launched.get(c) or 0) for c in members)
+        if group_launched <= 0:
+            continue
+        rows.append(
+            [_REPORTED_LABELS[group], _fmt_launched(group_launched)]
+            + [
+                _fmt_cell(outcomes.get(o, {}).get("by_reported_class", {}).get(group))
+                for o in _TABLE_OUTCOMES
+            ]
+        )
+    rows.append(
+        ["total", _fmt_launched(launched.get("total"))]
+        + [_fmt_cell(outcomes.get(o)) for o in _TABLE_OUTCOMES]
+    )
+    lines.extend(_table(headers, rows))
+
+    rate = summary.get("intercept_rate") or {}
+    ci = rate.get("ci95") or [None, None]
+    lines.append("")
+    if rate.get("mean") is None:
+        lines.append("intercept rate: n/a")
+    else:
+        ci_text = (
+            f"{100 * ci[0]:.1f}–{100 * ci[1]:.1f} %"
+            if ci[0] is not None and ci[1] is not None
+            else "n/a"
+        )
+        lines.append(f"intercept rate: {100 * rate['mean']:.1f} % (95 % CI {ci_text})")
+
+    defence = summary.get("defence") or {}
+    if defence:
+        lines.append("")
+        rows = [
+            [
+                dtype,
+                _fmt_mean(m.get("shots", {}).get("mean")),
+                _fmt_mean(m.get("kills", {}).get("mean")),
+                _fmt_usd(m.get("cost_usd", {}).get("mean")),
+            ]
+            for dtype, m in defence.items()
+        ]
+        lines.extend(_table(["defence (mean)", "shots", "kills", "cost"], rows))
+
+    cost = summary.get("cost_usd") or {}
+    if cost:
+        parts = [f"{side} {_fmt_usd(st.get('mean'))}" for side, st in cost.items()]
+        lines.append("")
+        lines.append("cost (mean): " + ", ".join(parts))
+
+    targets = summary.get("targets") or {}
+    if targets:
+        lines.append("")
+        rows = [
+            [target] + [_fmt_mean(m.get(metric, {}).get("mean")) for metric in TARGET_METRICS]
+            for target, m in targets.items()
+        ]
+        lines.extend(_table(["target (mean)", *TARGET_METRICS], rows))
+
+    lines.extend(_observed_lines(summary))
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- manifest
+
+
+def _sha256(path: Path) -> str:
+    """Hash a file in chunks so the manifest pins exactly which inputs were used."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _version(dist: str, default: str) -> str:
+    """Return an installed distribution's version, or ``default`` if it cannot be found."""
+    try:
+        return importlib.metadata.version(dist)
+    except Exception:
+        return default
+
+
+def _git(*args: str) -> str | None:
+    """Run a read-only git command in this package's directory; None on any failure."""
+    try:
+        proc = subprocess.run(
+            ["git", "--no-optional-locks", *args],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except Exception:
+        return None
+    return proc.stdout
+
+
+def _git_state() -> tuple[str | None, bool | None]:
+    """Return (HEAD commit, package tree dirty?) of the source checkout, or Nones if not git."""
+    head = _git("rev-parse", "HEAD")
+    commit = head.strip() if head else None
+    if not commit:
+        return None, None
+    status = _git("status", "--porcelain", "--", ".")
+    dirty = None if status is None else bool(status.strip())
+    return commit, dirty
+
+
+def build_manifest(
+    *,
+    command: str,
+    inputs: Mapping[str, str | Path],
+    seed: int,
+    replications: int,
+    wall_time_s: float,
+    workers: int,
+    extra: dict | None = None,
+) -> dict:
+    """Record inputs (with hashes), versions and git state so a run can be reproduced."""
+    commit, dirty = _git_state()
+    versions = {"salvo-sim": _version("salvo-sim", "unknown"), "python": platform.python_version()}
+    for dist in _VERSIONED_PACKAGES:
+        versions[dist] = _version(dist, "missing")
+    manifest: dict[str, Any] = {
+        "command": str(command),
+        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "seed": int(seed),
+        "replications": int(replications),
+        "workers": int(workers),
+        "wall_time_s": float(wall_time_s),
+        "inputs": {
+            role: {"path": str(path), "sha256": _sha256(Path(path))}
+            for role, path in inputs.items()
+        },
+        "versions": versions,
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "platform": platform.platform(),
+        "python_executable": sys.executable,
+    }
+    if extra is not None:
+        manifest["extra"] = _jsonable(extra)
+    return manifest
+
+
+# --------------------------------------------------------------------------- results folder
+
+
+def _json_bytes(obj: Any) -> bytes:
+    """Serialise strictly (no NaN) with indent 2 and a trailing newline."""
+    return (json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n").encode("utf-8")
+
+
+def _check_extra_name(name: str) -> Path:
+    """Validate an extra file name: relative, inside the folder, not a reserved file."""
+    rel = Path(name)
+    if not name or rel.is_absolute() or ".." in rel.parts or rel.as_posix() in {".", ""}:
+        raise ValueError(f"invalid extra file name {name!r}")
+    if rel.as_posix() in {RUNS_FILE, SUMMARY_FILE, MANIFEST_FILE}:
+        raise ValueError(f"extra file {name!r} would overwrite a standard results file")
+    return rel
+
+
+def _remove(path: Path) -> None:
+    """Delete a file or directory tree, ignoring errors (best-effort cleanup)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+def write_results(
+    out_dir: Path,
+    *,
+    runs: pd.DataFrame,
+    summary: dict,
+    manifest: dict,
+    force: bool = False,
+    extra_files: dict[str, bytes] | None = None,
+) -> Path:
+    """Atomically create the results folder so readers never see partial or mixed results."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not force:
+        raise ResultsExistError(out_dir)
+    extras = {_check_extra_name(k): v for k, v in (extra_files or {}).items()}
+
+    parent = out_dir.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = parent / f".{out_dir.name}.tmp-{os.getpid()}"
+    _remove(tmp)
+    tmp.mkdir()
+    try:
+        table = pa.Table.from_pandas(runs, preserve_index=False)
+        pq.write_table(table, tmp / RUNS_FILE)
+        (tmp / SUMMARY_FILE).write_bytes(_json_bytes(summary))
+        (tmp / MANIFEST_FILE).write_bytes(_json_bytes(manifest))
+        for rel, data in extras.items():
+            target = tmp / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(bytes(data))
+
+        if out_dir.exists() or out_dir.is_symlink():
+            if not force:
+                raise ResultsExistError(out_dir)
+            old = parent / f".{out_dir.name}.old-{os.getpid()}"
+            _remove(old)
+            os.rename(out_dir, old)
+            try:
+                os.rename(tmp, out_dir)
+            except BaseException:
+                os.rename(old, out_dir)
+                raise
+            _remove(old)
+        else:
+            os.rename(tmp, out_dir)
+    except BaseException:
+        _remove(tmp)
+        raise
+    return out_dir
+
+
+def read_runs(path: Path | str) -> pd.DataFrame:
+    """Read runs.parquet from a results folder or a direct file path."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / RUNS_FILE
+    return pd.read_parquet(path)
+
+
+def read_summary(path: Path | str) -> dict:
+    """Read summary.json from a results folder or a direct file path."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / SUMMARY_FILE
+    return json.loads(path.read_text(encoding="utf-8"))

@@ -1,0 +1,475 @@
+"""Scenario files: YAML -> validated `Scenario`, with the defaults catalogue merged in.
+
+A scenario describes one night: where threats are launched from, what they aim at, the
+salvo (groups of one threat type each), the defence laydown (groups of one defence type
+each, placed by a generator) and background electronic warfare. Every number a type
+needs comes from `sim/catalog/*.yaml` unless the scenario's `catalog:` section
+overrides it.
+"""
+
+from __future__ import annotations
+
+import copy
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from sim.yamlio import LoadedYaml, PathError, load_yaml, load_yaml_text, suggest, validate
+
+ThreatClass = Literal["drone", "decoy", "cruise", "ballistic", "hypersonic"]
+CLASSES: tuple[str, ...] = ("drone", "decoy", "cruise", "ballistic", "hypersonic")
+DefenceKind = Literal[
+    "sam_long",
+    "sam_medium",
+    "sam_short",
+    "gun",
+    "manpads",
+    "mobile_fire_group",
+    "fighter",
+    "helicopter",
+    "interceptor_drone",
+    "ew",
+]
+
+CATALOG_DIR = Path(__file__).parent / "catalog"
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+NonNegFloat = Annotated[float, Field(ge=0.0)]
+NonNegInt = Annotated[int, Field(ge=0)]
+Longitude = Annotated[float, Field(ge=-180.0, le=180.0)]
+Latitude = Annotated[float, Field(ge=-90.0, le=90.0)]
+LonLat = tuple[Longitude, Latitude]
+
+
+class Strict(BaseModel):
+    """Base for every file model: unknown keys are errors, values are validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+# --------------------------------------------------------------------------- catalogue
+
+
+class ThreatType(Strict):
+    """Defaults for one threat type (drone, decoy or missile)."""
+
+    name: str
+    class_: ThreatClass = Field(alias="class")
+    speed_kmh: Annotated[float, Field(gt=0.0)]
+    altitude_m: NonNegFloat
+    cost_usd: NonNegFloat
+    failure_prob: Probability
+    accuracy: Probability
+    ew_susceptibility: NonNegFloat
+    sources: dict[str, str] = {}
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class DefenceType(Strict):
+    """Defaults for one defence type: envelope, channels, magazine, kill probabilities, doctrine."""
+
+    name: str
+    kind: DefenceKind
+    interceptor: str
+    range_km: dict[ThreatClass, NonNegFloat]
+    pk: dict[ThreatClass, Probability]
+    channels: NonNegInt
+    magazine: NonNegInt
+    reserve: NonNegInt
+    reload_min: NonNegFloat
+    reaction_s: NonNegFloat
+    engage_s: NonNegFloat
+    shots_per_engagement: NonNegInt
+    doctrine: Literal["shoot_look_shoot", "salvo"]
+    engages: list[ThreatClass]
+    decoy_discrimination: Probability = 0.0
+    suppression: dict[ThreatClass, Probability] = {}
+    queue: bool = Field(
+        default=True,
+        description="Keep tracking threats that arrive while every channel is busy and engage "
+        "them when one frees; false makes the unit a loss system (engage on entry or never).",
+    )
+    cost_per_shot_usd: NonNegFloat
+    sources: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _shoots(self) -> DefenceType:
+        if self.kind != "ew" and self.shots_per_engagement < 1:
+            raise PathError(("shots_per_engagement",), "a unit that shoots fires at least 1 round")
+        return self
+
+    @property
+    def is_ew(self) -> bool:
+        """EW sites suppress threats in their envelope instead of shooting at them."""
+        return self.kind == "ew"
+
+
+class Catalog(Strict):
+    """The merged catalogue a scenario runs with: defaults plus the scenario's overrides."""
+
+    threats: dict[str, ThreatType]
+    defences: dict[str, DefenceType]
+
+
+@cache
+def _default_catalog_text() -> tuple[str, str]:
+    return (
+        (CATALOG_DIR / "threats.yaml").read_text(encoding="utf-8"),
+        (CATALOG_DIR / "defences.yaml").read_text(encoding="utf-8"),
+    )
+
+
+def default_catalog_data() -> dict[str, dict[str, Any]]:
+    """The shipped catalogue as plain data (a fresh copy each call)."""
+    threats_text, defences_text = _default_catalog_text()
+    threats = load_yaml_text(threats_text, str(CATALOG_DIR / "threats.yaml")).data
+    defences = load_yaml_text(defences_text, str(CATALOG_DIR / "defences.yaml")).data
+    return {"threats": copy.deepcopy(threats), "defences": copy.deepcopy(defences)}
+
+
+def load_catalog() -> Catalog:
+    """The shipped catalogue, validated."""
+    return Catalog.model_validate(default_catalog_data())
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def merge_catalog(overrides: Any) -> Any:
+    """Defaults with the scenario's `catalog:` overrides applied.
+
+    An override entry for an existing id changes only the fields it names; a new id may
+    name `base: <existing id>` to start from that entry's values.
+    """
+    if overrides is None:
+        overrides = {}
+    if not isinstance(overrides, dict):
+        return overrides  # let pydantic report the wrong type
+    merged = default_catalog_data()
+    for section in ("threats", "defences"):
+        section_overrides = overrides.get(section) or {}
+        if not isinstance(section_overrides, dict):
+            merged[section] = section_overrides
+            continue
+        for type_id, entry in section_overrides.items():
+            if not isinstance(entry, dict):
+                merged[section][type_id] = entry
+                continue
+            entry = dict(entry)
+            base_id = entry.pop("base", None)
+            if base_id is not None:
+                if base_id not in merged[section]:
+                    hint = suggest(str(base_id), merged[section])
+                    raise PathError(
+                        (section, type_id, "base"),
+                        f"unknown base type '{base_id}'"
+                        + (f"; did you mean '{hint}'?" if hint else ""),
+                    )
+                start = merged[section][base_id]
+            else:
+                start = merged[section].get(type_id, {})
+            merged[section][type_id] = _deep_merge(start, entry)
+    extra = set(overrides) - {"threats", "defences"}
+    for key in sorted(extra):
+        merged[key] = overrides[key]  # reported as an unknown field by pydantic
+    return merged
+
+
+# --------------------------------------------------------------------------- places
+
+
+class Site(Strict):
+    """A launch area: a point the threats of a group start from."""
+
+    lon: Longitude
+    lat: Latitude
+    name: str | None = None
+    scatter_km: NonNegFloat = Field(
+        default=0.0, description="Launch points are scattered around the site (normal, sd in km)."
+    )
+
+
+class DamageModel(Strict):
+    """Mean consequences of one hit at a target (each drawn from a Poisson distribution)."""
+
+    killed_per_hit: NonNegFloat = 0.05
+    injured_per_hit: NonNegFloat = 0.4
+    buildings_per_hit: NonNegFloat = 1.5
+
+
+class Target(Strict):
+    """A city or facility that threats aim at; leakers that reach it may hit it."""
+
+    lon: Longitude
+    lat: Latitude
+    name: str | None = None
+    value: NonNegFloat = 1.0
+    damage: DamageModel = DamageModel()
+
+
+# --------------------------------------------------------------------------- salvo
+
+
+class Wave(Strict):
+    """A share of a group's launches spread uniformly over a time window (hours)."""
+
+    start_h: float
+    end_h: float
+    share: Annotated[float, Field(gt=0.0)] = 1.0
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Wave:
+        if self.end_h < self.start_h:
+            raise PathError(("end_h",), f"end_h {self.end_h} is before start_h {self.start_h}")
+        return self
+
+
+class Route(Strict):
+    """How a threat flies from its launch site to its aim point."""
+
+    style: Literal["direct", "dogleg", "waypoints"] = "direct"
+    dogleg_km: NonNegFloat = Field(
+        default=0.0,
+        description="dogleg: a turn point at the route's midpoint, offset sideways by a "
+        "uniform draw in [-dogleg_km, dogleg_km].",
+    )
+    waypoints: list[LonLat] = Field(
+        default=[], description="waypoints: fixed points every threat of the group flies through."
+    )
+    waypoint_scatter_km: NonNegFloat = 0.0
+    aim_scatter_km: NonNegFloat = Field(
+        default=5.0, description="Aim points are scattered around the target (normal, sd in km)."
+    )
+
+    @model_validator(mode="after")
+    def _waypoints_given(self) -> Route:
+        if self.style == "waypoints" and not self.waypoints:
+            raise PathError(("waypoints",), "style 'waypoints' needs at least one waypoint")
+        return self
+
+
+Weights = list[str] | dict[str, NonNegFloat]
+
+
+class SalvoGroup(Strict):
+    """Threats of one type launched from some sites at some targets in a time window."""
+
+    type: str
+    count: NonNegInt
+    launch_sites: Weights
+    targets: Weights
+    launch_window_h: tuple[float, float] = (0.0, 1.0)
+    waves: list[Wave] | None = None
+    route: Route = Route()
+
+    @model_validator(mode="after")
+    def _check(self) -> SalvoGroup:
+        lo, hi = self.launch_window_h
+        if hi < lo:
+            raise PathError(("launch_window_h",), f"end {hi} is before start {lo}")
+        for field in ("launch_sites", "targets"):
+            value = getattr(self, field)
+            if not value:
+                raise PathError((field,), "name at least one")
+            if isinstance(value, dict) and sum(value.values()) <= 0:
+                raise PathError((field,), "weights must not all be zero")
+        return self
+
+    def windows(self) -> list[Wave]:
+        """The launch waves (one wave over launch_window_h if none are given)."""
+        if self.waves:
+            return list(self.waves)
+        lo, hi = self.launch_window_h
+        return [Wave(start_h=lo, end_h=hi, share=1.0)]
+
+
+def weights_of(value: Weights) -> dict[str, float]:
+    """Names -> normalised weights (a list means equal weights)."""
+    if isinstance(value, list):
+        return {name: 1.0 / len(value) for name in value}
+    total = sum(value.values())
+    return {name: w / total for name, w in value.items()}
+
+
+# --------------------------------------------------------------------------- defence
+
+
+class PointPlacement(Strict):
+    """All units of the group at one point (a battery position, an airbase)."""
+
+    kind: Literal["point"]
+    lon: Longitude
+    lat: Latitude
+
+
+class RingPlacement(Strict):
+    """Units evenly spaced on a circle around a target (point defence of a city)."""
+
+    kind: Literal["ring"]
+    target: str
+    radius_km: NonNegFloat
+    phase_deg: float = 0.0
+
+
+class BeltPlacement(Strict):
+    """Units evenly spaced along a line (a barrier across an approach corridor)."""
+
+    kind: Literal["belt"]
+    start: LonLat
+    end: LonLat
+
+
+class RegionPlacement(Strict):
+    """Units drawn uniformly in a lon/lat box, anew each replication (laydown uncertainty)."""
+
+    kind: Literal["region"]
+    lon: tuple[Longitude, Longitude]
+    lat: tuple[Latitude, Latitude]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RegionPlacement:
+        if self.lon[1] < self.lon[0]:
+            raise PathError(("lon",), "west edge must come first")
+        if self.lat[1] < self.lat[0]:
+            raise PathError(("lat",), "south edge must come first")
+        return self
+
+
+Placement = Annotated[
+    PointPlacement | RingPlacement | BeltPlacement | RegionPlacement,
+    Field(discriminator="kind"),
+]
+
+
+class DefenceGroup(Strict):
+    """Units of one defence type placed by one placement generator."""
+
+    type: str
+    count: NonNegInt
+    placement: Placement
+
+
+class EWSettings(Strict):
+    """Background electronic warfare not tied to a site: the chance per threat of being lost."""
+
+    suppression: dict[ThreatClass, Probability] = Field(
+        default={},
+        description="Probability, per class, that a threat is lost to electronic warfare "
+        "somewhere along its route (multiplied by the type's ew_susceptibility).",
+    )
+
+
+class Observed(Strict):
+    """What was reported for the night the scenario reproduces (for comparison only)."""
+
+    date: str | None = None
+    source: str | None = None
+    launched: dict[str, NonNegInt] = {}
+    intercepted: dict[str, NonNegInt] = {}
+
+
+# --------------------------------------------------------------------------- scenario
+
+
+class Scenario(Strict):
+    """One night: sites, targets, salvo, defence, electronic warfare and the catalogue."""
+
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+    description: str = ""
+    sources: list[str] = []
+    seed: NonNegInt = 0
+    time_window_h: tuple[float, float] = (0.0, 12.0)
+    launch_sites: dict[str, Site]
+    targets: dict[str, Target]
+    salvo: dict[str, SalvoGroup]
+    defences: dict[str, DefenceGroup] = {}
+    ew: EWSettings = EWSettings()
+    catalog: Catalog
+    observed: Observed | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_catalog(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = dict(data)
+            try:
+                data["catalog"] = merge_catalog(data.get("catalog"))
+            except PathError as err:
+                raise PathError(("catalog", *err.path), err.message) from None
+        return data
+
+    @model_validator(mode="after")
+    def _references(self) -> Scenario:
+        lo, hi = self.time_window_h
+        if hi < lo:
+            raise PathError(("time_window_h",), f"end {hi} is before start {lo}")
+        for gid, group in self.salvo.items():
+            _require(group.type, self.catalog.threats, ("salvo", gid, "type"), "threat type")
+            for field, known, what in (
+                ("launch_sites", self.launch_sites, "launch site"),
+                ("targets", self.targets, "target"),
+            ):
+                for name in weights_of(getattr(group, field)):
+                    _require(name, known, ("salvo", gid, field, name), what)
+            for w, wave in enumerate(group.windows()):
+                if wave.start_h < lo or wave.end_h > hi:
+                    where = ("waves", w) if group.waves else ("launch_window_h",)
+                    raise PathError(
+                        ("salvo", gid, *where),
+                        f"launches at {wave.start_h}-{wave.end_h} h fall outside the "
+                        f"scenario's time_window_h {lo}-{hi} h",
+                    )
+        for gid, group in self.defences.items():
+            _require(group.type, self.catalog.defences, ("defences", gid, "type"), "defence type")
+            if isinstance(group.placement, RingPlacement):
+                _require(
+                    group.placement.target,
+                    self.targets,
+                    ("defences", gid, "placement", "target"),
+                    "target",
+                )
+        return self
+
+    # convenience views used by the model and the CLI
+    def threat_type(self, group_id: str) -> ThreatType:
+        """The catalogue entry of a salvo group."""
+        return self.catalog.threats[self.salvo[group_id].type]
+
+    def defence_type(self, group_id: str) -> DefenceType:
+        """The catalogue entry of a defence group."""
+        return self.catalog.defences[self.defences[group_id].type]
+
+    def launched_by_class(self) -> dict[str, int]:
+        """Threats launched per class (fixed by the scenario)."""
+        counts = dict.fromkeys(CLASSES, 0)
+        for gid, group in self.salvo.items():
+            counts[self.threat_type(gid).class_] += group.count
+        return counts
+
+
+def _require(name: str, known: dict[str, Any], path: tuple, what: str) -> None:
+    if name not in known:
+        hint = suggest(name, known)
+        message = f"unknown {what} '{name}'"
+        message += f"; did you mean '{hint}'?" if hint else f"; defined: {', '.join(sorted(known))}"
+        raise PathError(path, message)
+
+
+def scenario_from_data(loaded: LoadedYaml) -> Scenario:
+    """Validate loaded YAML as a scenario (raises `InputError` with file and line)."""
+    return validate(Scenario, loaded)
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario file (raises `InputError` with file, line and field)."""
+    return scenario_from_data(load_yaml(path))
