@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 EARTH_RADIUS_KM = 6371.0088  # IUGG mean Earth radius
+_REACH_BUCKETS_KM = (5.0, 20.0)  # guns and fire groups | short-range | long-range envelopes
 
 
 @dataclass(frozen=True)
@@ -131,26 +131,9 @@ def envelope_windows(
 
     `unit_radius` is (units, k): the envelope radius of each unit for each of k radius
     kinds (threat classes); `leg_radius_index` says which kind applies to each leg.
-    Candidate (leg, unit) pairs come from a k-d tree over unit positions, so pairs that
-    can never meet are never computed. Windows of consecutive legs that touch at a
-    waypoint are merged into one.
+    Windows of consecutive legs that touch at a waypoint are merged into one.
     """
-    empty = Windows(*(np.empty(0, dtype=int),) * 2, *(np.empty(0),) * 2)
-    if len(legs.t0) == 0 or len(unit_xy) == 0:
-        return empty
-    max_radius = unit_radius.max(axis=0)  # per kind
-    if not np.any(max_radius > 0):
-        return empty
-    mid = 0.5 * (legs.start + legs.end)
-    half = 0.5 * np.linalg.norm(legs.end - legs.start, axis=1)
-    reach = half + max_radius[leg_radius_index]
-    tree = cKDTree(unit_xy)
-    hits = tree.query_ball_point(mid, reach, return_sorted=False)
-    counts = np.fromiter((len(h) for h in hits), dtype=np.int64, count=len(hits))
-    if counts.sum() == 0:
-        return empty
-    leg_idx = np.repeat(np.arange(len(hits)), counts)
-    unit_idx = np.fromiter((u for h in hits for u in h), dtype=np.int64, count=int(counts.sum()))
+    leg_idx, unit_idx = candidate_pairs(legs, unit_xy, unit_radius.max(axis=1))
     radius = unit_radius[unit_idx, leg_radius_index[leg_idx]]
     keep = radius > 0
     leg_idx, unit_idx, radius = leg_idx[keep], unit_idx[keep], radius[keep]
@@ -161,8 +144,47 @@ def envelope_windows(
     span = legs.t1[leg_idx] - legs.t0[leg_idx]
     t_in = legs.t0[leg_idx] + s_in * span
     t_out = legs.t0[leg_idx] + s_out * span
-    threat = legs.threat[leg_idx]
-    return _merge_touching(threat, unit_idx, t_in, t_out)
+    return _merge_touching(legs.threat[leg_idx], unit_idx, t_in, t_out)
+
+
+def candidate_pairs(
+    legs: Legs, unit_xy: np.ndarray, unit_reach: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(leg, unit) pairs whose bounding boxes overlap: a superset of the pairs that can meet.
+
+    A sort-and-sweep index: units are bucketed by reach (a gun's 4 km, a SAM's 40 km) and
+    sorted by x; each leg finds, by binary search, the units whose x lies within its x-span
+    widened by the bucket's reach, then keeps those within its widened y-span. Work is
+    proportional to the pairs that survive the x-sweep, not to threats x units.
+    """
+    empty = np.empty(0, dtype=np.int64)
+    if len(legs.t0) == 0 or len(unit_xy) == 0:
+        return empty, empty
+    lo = np.minimum(legs.start, legs.end)
+    hi = np.maximum(legs.start, legs.end)
+    found_legs, found_units = [], []
+    bucket = np.digitize(unit_reach, _REACH_BUCKETS_KM, right=True)
+    for b in np.unique(bucket[unit_reach > 0]):
+        members = np.flatnonzero((bucket == b) & (unit_reach > 0))
+        reach = float(unit_reach[members].max())
+        members = members[np.argsort(unit_xy[members, 0], kind="stable")]
+        xs = unit_xy[members, 0]
+        first = np.searchsorted(xs, lo[:, 0] - reach, side="left")
+        last = np.searchsorted(xs, hi[:, 0] + reach, side="right")
+        counts = last - first
+        total = int(counts.sum())
+        if total == 0:
+            continue
+        leg = np.repeat(np.arange(len(counts)), counts)
+        offset = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+        unit = members[first[leg] + offset]
+        y = unit_xy[unit, 1]
+        inside = (y >= lo[leg, 1] - reach) & (y <= hi[leg, 1] + reach)
+        found_legs.append(leg[inside])
+        found_units.append(unit[inside])
+    if not found_legs:
+        return empty, empty
+    return np.concatenate(found_legs), np.concatenate(found_units)
 
 
 def _merge_touching(

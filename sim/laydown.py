@@ -276,54 +276,61 @@ def _positions(
     raise TypeError(f"unknown placement {placement!r}")  # pragma: no cover - schema forbids
 
 
+def _unit_parameters(scenario: Scenario, group_id: str) -> dict[str, object]:
+    """One defence group's per-unit parameters (the same for every unit of the group)."""
+    kind = scenario.defence_type(group_id)
+    if kind.is_ew:
+        active = [kind.suppression.get(c, 0.0) > 0 for c in CLASSES]
+    else:
+        active = [c in kind.engages and kind.pk.get(c, 0.0) > 0 for c in CLASSES]
+    return {
+        # 0 where the unit does not engage the class, so no window is ever computed for it
+        "radius_km": [kind.range_km.get(c, 0.0) * a for c, a in zip(CLASSES, active, strict=True)],
+        "pk": [kind.pk.get(c, 0.0) for c in CLASSES],
+        "suppression": [kind.suppression.get(c, 0.0) for c in CLASSES],
+        "channels": kind.channels,
+        "magazine": kind.magazine,
+        "reserve": kind.reserve,
+        "reload_s": kind.reload_min * 60.0,
+        "reaction_s": kind.reaction_s,
+        "engage_s": kind.engage_s,
+        "shots": kind.shots_per_engagement,
+        "shoot_look_shoot": kind.doctrine == "shoot_look_shoot",
+        "queue": kind.queue,
+        "decoy_discrimination": kind.decoy_discrimination,
+        "is_ew": kind.is_ew,
+        "cost_per_shot_usd": kind.cost_per_shot_usd,
+    }
+
+
+_UNIT_DTYPES = {"channels": np.int64, "magazine": np.int64, "reserve": np.int64,
+                "shots": np.int64, "shoot_look_shoot": bool, "queue": bool, "is_ew": bool}  # fmt: skip
+
+
 def build_units(
     scenario: Scenario, projection: geo.Projection, rng: np.random.Generator
 ) -> UnitBatch:
     """Place every defence unit for one replication and gather its parameters."""
     group_ids = list(scenario.defences)
     type_ids = [g.type for g in scenario.defences.values()]
-    rows: dict[str, list] = {k: [] for k in UnitBatch.__dataclass_fields__ if k not in (
-        "group_ids", "type_ids")}  # fmt: skip
-    for g, (gid, group) in enumerate(scenario.defences.items()):
-        n = group.count
-        if n == 0:
-            continue
-        kind = scenario.defence_type(gid)
-        engages = set(kind.engages)
-        if kind.is_ew:
-            active = [kind.suppression.get(c, 0.0) > 0 for c in CLASSES]
-        else:
-            active = [c in engages and kind.pk.get(c, 0.0) > 0 for c in CLASSES]
-        radius = [
-            kind.range_km.get(c, 0.0) if a else 0.0 for c, a in zip(CLASSES, active, strict=True)
-        ]
-        rows["group"].append(np.full(n, g))
-        rows["xy"].append(_positions(group.placement, n, scenario, projection, rng))
-        rows["radius_km"].append(np.tile(radius, (n, 1)))
-        rows["pk"].append(np.tile([kind.pk.get(c, 0.0) for c in CLASSES], (n, 1)))
-        rows["suppression"].append(np.tile([kind.suppression.get(c, 0.0) for c in CLASSES], (n, 1)))
-        for name, value in (
-            ("channels", kind.channels),
-            ("magazine", kind.magazine),
-            ("reserve", kind.reserve),
-            ("reload_s", kind.reload_min * 60.0),
-            ("reaction_s", kind.reaction_s),
-            ("engage_s", kind.engage_s),
-            ("shots", kind.shots_per_engagement),
-            ("shoot_look_shoot", kind.doctrine == "shoot_look_shoot"),
-            ("queue", kind.queue),
-            ("decoy_discrimination", kind.decoy_discrimination),
-            ("is_ew", kind.is_ew),
-            ("cost_per_shot_usd", kind.cost_per_shot_usd),
-        ):
-            rows[name].append(np.full(n, value))
-    n_classes = len(CLASSES)
-    empty_shape = {"xy": (0, 2), "radius_km": (0, n_classes), "pk": (0, n_classes),
-                   "suppression": (0, n_classes)}  # fmt: skip
-    columns = {
-        k: (np.concatenate(v) if v else np.zeros(empty_shape.get(k, (0,)))) for k, v in rows.items()
-    }
-    columns["group"] = columns["group"].astype(np.int64)
-    for flag in ("shoot_look_shoot", "queue", "is_ew"):
-        columns[flag] = columns[flag].astype(bool)
+    counts = np.array([g.count for g in scenario.defences.values()], dtype=np.int64)
+    params = [_unit_parameters(scenario, gid) for gid in group_ids]
+    columns: dict[str, np.ndarray] = {}
+    for name in params[0] if params else _unit_parameters_names():
+        table = np.array([p[name] for p in params], dtype=_UNIT_DTYPES.get(name, float))
+        if table.ndim == 1 and name in ("radius_km", "pk", "suppression"):
+            table = table.reshape(0, len(CLASSES))
+        columns[name] = np.repeat(table, counts, axis=0)
+    positions = [
+        _positions(group.placement, group.count, scenario, projection, rng)
+        for group in scenario.defences.values()
+        if group.count > 0
+    ]
+    columns["xy"] = np.concatenate(positions) if positions else np.zeros((0, 2))
+    columns["group"] = np.repeat(np.arange(len(group_ids)), counts)
     return UnitBatch(group_ids=group_ids, type_ids=type_ids, **columns)
+
+
+def _unit_parameters_names() -> list[str]:
+    return [k for k in UnitBatch.__dataclass_fields__ if k not in ("group", "group_ids",
+            "type_ids", "xy")]  # fmt: skip

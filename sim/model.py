@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import mesa
+from mesa.agent import AgentSet
 import numpy as np
 
 from sim import geo
@@ -91,21 +92,16 @@ class NightModel(mesa.Model):
         self.threat_killer = np.full(n_threats, NO_UNIT, dtype=np.int64)
         self.threat_end_time = np.full(n_threats, np.nan)
         self.unit_shots = np.zeros(n_units, dtype=np.int64)
-        Threat.create_agents(self, n_threats, np.arange(n_threats))
-        DefenceUnit.create_agents(self, n_units, np.arange(n_units))
+        for i in range(n_threats):
+            Threat(self, i)
+        for u in range(n_units):
+            DefenceUnit(self, u)
         for target_id in scenario.targets:
             Target(self, target_id)
-        self.threats = (
-            self.agents_by_type[Threat] if n_threats else mesa.AgentSet([], random=self.random)
-        )
-        self.units = (
-            self.agents_by_type[DefenceUnit] if n_units else mesa.AgentSet([], random=self.random)
-        )
-        self.targets = (
-            self.agents_by_type[Target]
-            if scenario.targets
-            else mesa.AgentSet([], random=self.random)
-        )
+        empty = AgentSet([], random=self.random)
+        self.threats = self.agents_by_type.get(Threat, empty)
+        self.units = self.agents_by_type.get(DefenceUnit, empty)
+        self.targets = self.agents_by_type.get(Target, empty)
         self.outcome: EngagementOutcome | None = None
         self.windows: geo.Windows | None = None
         self.result: NightResult | None = None

@@ -35,11 +35,14 @@ DefenceKind = Literal[
 
 CATALOG_DIR = Path(__file__).parent / "catalog"
 
-Probability = Annotated[float, Field(ge=0.0, le=1.0)]
-NonNegFloat = Annotated[float, Field(ge=0.0)]
-NonNegInt = Annotated[int, Field(ge=0)]
-Longitude = Annotated[float, Field(ge=-180.0, le=180.0)]
-Latitude = Annotated[float, Field(ge=-90.0, le=90.0)]
+# strict: YAML's `yes`/`on`/`true` are booleans, never a count or a probability
+Number = Annotated[float, Field(strict=True)]
+Probability = Annotated[float, Field(ge=0.0, le=1.0, strict=True)]
+NonNegFloat = Annotated[float, Field(ge=0.0, strict=True)]
+PositiveFloat = Annotated[float, Field(gt=0.0, strict=True)]
+NonNegInt = Annotated[int, Field(ge=0, strict=True)]
+Longitude = Annotated[float, Field(ge=-180.0, le=180.0, strict=True)]
+Latitude = Annotated[float, Field(ge=-90.0, le=90.0, strict=True)]
 LonLat = tuple[Longitude, Latitude]
 
 
@@ -57,7 +60,7 @@ class ThreatType(Strict):
 
     name: str
     class_: ThreatClass = Field(alias="class")
-    speed_kmh: Annotated[float, Field(gt=0.0)]
+    speed_kmh: PositiveFloat
     altitude_m: NonNegFloat
     cost_usd: NonNegFloat
     failure_prob: Probability
@@ -223,9 +226,9 @@ class Target(Strict):
 class Wave(Strict):
     """A share of a group's launches spread uniformly over a time window (hours)."""
 
-    start_h: float
-    end_h: float
-    share: Annotated[float, Field(gt=0.0)] = 1.0
+    start_h: Number
+    end_h: Number
+    share: PositiveFloat = 1.0
 
     @model_validator(mode="after")
     def _ordered(self) -> Wave:
@@ -268,7 +271,7 @@ class SalvoGroup(Strict):
     count: NonNegInt
     launch_sites: Weights
     targets: Weights
-    launch_window_h: tuple[float, float] = (0.0, 1.0)
+    launch_window_h: tuple[Number, Number] = (0.0, 1.0)
     waves: list[Wave] | None = None
     route: Route = Route()
 
@@ -318,7 +321,7 @@ class RingPlacement(Strict):
     kind: Literal["ring"]
     target: str
     radius_km: NonNegFloat
-    phase_deg: float = 0.0
+    phase_deg: Number = 0.0
 
 
 class BeltPlacement(Strict):
@@ -388,7 +391,7 @@ class Scenario(Strict):
     description: str = ""
     sources: list[str] = []
     seed: NonNegInt = 0
-    time_window_h: tuple[float, float] = (0.0, 12.0)
+    time_window_h: tuple[Number, Number] = (0.0, 12.0)
     launch_sites: dict[str, Site]
     targets: dict[str, Target]
     salvo: dict[str, SalvoGroup]
