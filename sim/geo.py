@@ -18,33 +18,62 @@ _REACH_BUCKETS_KM = (5.0, 20.0)  # guns and fire groups | short-range | long-ran
 
 @dataclass(frozen=True)
 class Projection:
-    """Equirectangular projection about a reference point, in km.
+    """Azimuthal equidistant projection about a reference point, in km.
 
-    Over Ukraine (about 44-52 N) distances are within about 1 % of the great-circle
-    distance for the few hundred km that matter to an envelope.
+    Distances from the reference point are exact on the sphere; elsewhere the scale error
+    grows as (d/R)^2 / 6, under 0.5 % within 1,000 km of it, so envelope circles stay
+    circles across the whole theatre.
     """
 
     lon0: float
     lat0: float
 
-    @property
-    def _kx(self) -> float:
-        return np.deg2rad(1.0) * EARTH_RADIUS_KM * np.cos(np.deg2rad(self.lat0))
-
-    @property
-    def _ky(self) -> float:
-        return np.deg2rad(1.0) * EARTH_RADIUS_KM
-
     def to_km(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-        """(lon, lat) in degrees -> array (..., 2) of (x, y) km."""
-        lon = np.asarray(lon, dtype=float)
-        lat = np.asarray(lat, dtype=float)
-        return np.stack([(lon - self.lon0) * self._kx, (lat - self.lat0) * self._ky], axis=-1)
+        """(lon, lat) in degrees -> array (..., 2) of (x east, y north) km."""
+        lam = np.deg2rad(np.asarray(lon, dtype=float) - self.lon0)
+        phi = np.deg2rad(np.asarray(lat, dtype=float))
+        phi0 = np.deg2rad(self.lat0)
+        cos_c = np.sin(phi0) * np.sin(phi) + np.cos(phi0) * np.cos(phi) * np.cos(lam)
+        c = np.arccos(np.clip(cos_c, -1.0, 1.0))
+        sin_c = np.sin(c)
+        k = np.where(c > 1e-12, c / np.where(sin_c == 0, 1.0, sin_c), 1.0)
+        x = EARTH_RADIUS_KM * k * np.cos(phi) * np.sin(lam)
+        y = (
+            EARTH_RADIUS_KM
+            * k
+            * (np.cos(phi0) * np.sin(phi) - np.sin(phi0) * np.cos(phi) * np.cos(lam))
+        )
+        return np.stack([x, y], axis=-1)
 
     def to_lonlat(self, xy: np.ndarray) -> np.ndarray:
         """Array (..., 2) of km -> array (..., 2) of (lon, lat) degrees."""
         xy = np.asarray(xy, dtype=float)
-        return np.stack([xy[..., 0] / self._kx + self.lon0, xy[..., 1] / self._ky + self.lat0], -1)
+        x, y = xy[..., 0], xy[..., 1]
+        rho = np.hypot(x, y)
+        c = rho / EARTH_RADIUS_KM
+        phi0 = np.deg2rad(self.lat0)
+        safe_rho = np.where(rho == 0, 1.0, rho)
+        phi = np.arcsin(
+            np.clip(np.cos(c) * np.sin(phi0) + y * np.sin(c) * np.cos(phi0) / safe_rho, -1, 1)
+        )
+        lam = np.arctan2(
+            x * np.sin(c), rho * np.cos(phi0) * np.cos(c) - y * np.sin(phi0) * np.sin(c)
+        )
+        lon = np.where(rho == 0, self.lon0, self.lon0 + np.rad2deg(lam))
+        lat = np.where(rho == 0, self.lat0, np.rad2deg(phi))
+        return np.stack([lon, lat], axis=-1)
+
+
+def great_circle_km(lon1, lat1, lon2, lat2) -> np.ndarray:
+    """Haversine distance on the mean Earth sphere, km."""
+    lon1, lat1, lon2, lat2 = (
+        np.deg2rad(np.asarray(v, dtype=float)) for v in (lon1, lat1, lon2, lat2)
+    )
+    h = (
+        np.sin((lat2 - lat1) / 2) ** 2
+        + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+    )
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(h))
 
 
 @dataclass(frozen=True)

@@ -303,8 +303,15 @@ def _unit_parameters(scenario: Scenario, group_id: str) -> dict[str, object]:
     }
 
 
-_UNIT_DTYPES = {"channels": np.int64, "magazine": np.int64, "reserve": np.int64,
-                "shots": np.int64, "shoot_look_shoot": bool, "queue": bool, "is_ew": bool}  # fmt: skip
+_UNIT_DTYPES = {
+    "channels": np.int64,
+    "magazine": np.int64,
+    "reserve": np.int64,
+    "shots": np.int64,
+    "shoot_look_shoot": bool,
+    "queue": bool,
+    "is_ew": bool,
+}
 
 
 def build_units(
