@@ -142,8 +142,15 @@ def run_engagements(
         t_in + units.reaction_s[window_unit] - units.engage_s[window_unit],
         threats.t_start[window_threat],
     )
-    open_order = np.argsort(t_open, kind="stable").tolist()
-    t_open_list = t_open.tolist()
+    # opportunities that can never lead to an engagement are dropped here, vectorised: the
+    # threat stops first, or (for shooters) the envelope is too short for one intercept
+    useful = (t_open < threats.t_stop[window_threat]) & (
+        units.is_ew[window_unit] | (t_open + units.engage_s[window_unit] <= t_out + _EPS)
+    )
+    candidates = np.flatnonzero(useful)
+    order = candidates[np.argsort(t_open[candidates], kind="stable")]
+    open_order = order.tolist()
+    open_times = t_open[order].tolist()
     heap: list[tuple[float, int, int, int, int]] = []  # (time, kind, seq, a, b)
     seq = 0
 
@@ -176,7 +183,7 @@ def run_engagements(
     k = 0
     n_open = len(open_order)
     while k < n_open or heap:
-        if heap and (k >= n_open or heap[0][0] <= t_open_list[open_order[k]]):
+        if heap and (k >= n_open or heap[0][0] <= open_times[k]):
             t, kind, _, a, b = heapq.heappop(heap)
             if kind == _RESOLVE:
                 w, rounds = a, b
@@ -201,8 +208,8 @@ def run_engagements(
             continue
 
         w = open_order[k]
+        t = open_times[k]
         k += 1
-        t = t_open_list[w]
         i = w_threat[w]
         if state[i] != FLYING or t >= t_stop[i]:
             continue

@@ -48,6 +48,7 @@ class ThreatBatch:
     accuracy: np.ndarray
     ew_susceptibility: np.ndarray
     cost_usd: np.ndarray
+    legs: geo.Legs  # the routes as straight legs with times
 
     def __len__(self) -> int:
         return len(self.cls)
@@ -97,6 +98,56 @@ def projection_for(scenario: Scenario) -> geo.Projection:
     return geo.Projection(lon0=float(np.mean(lons)), lat0=float(np.mean(lats)))
 
 
+@dataclass(frozen=True)
+class NightPlan:
+    """What every replication of one scenario shares, computed once: coordinates in km,
+    per-unit parameters and the positions of units that do not move between replications."""
+
+    projection: geo.Projection
+    site_xy: np.ndarray
+    site_scatter_km: np.ndarray
+    target_xy: np.ndarray
+    waypoints_xy: dict[str, np.ndarray]  # salvo group -> fixed waypoints (km)
+    max_points: int  # route points of the longest route
+    unit_columns: dict[str, np.ndarray]  # per-unit parameters (one row per unit)
+    fixed_xy: tuple[np.ndarray | None, ...]  # per defence group; None: drawn per replication
+
+    @classmethod
+    def from_scenario(cls, scenario: Scenario) -> NightPlan:
+        """Everything about the scenario that no random draw changes."""
+        projection = projection_for(scenario)
+        sites, targets = scenario.launch_sites.values(), scenario.targets.values()
+        site_xy = projection.to_km([s.lon for s in sites], [s.lat for s in sites]).reshape(-1, 2)
+        target_xy = projection.to_km([t.lon for t in targets], [t.lat for t in targets])
+        waypoints_xy = {
+            gid: projection.to_km(
+                [p[0] for p in g.route.waypoints], [p[1] for p in g.route.waypoints]
+            ).reshape(-1, 2)
+            for gid, g in scenario.salvo.items()
+            if g.route.style == "waypoints"
+        }
+        max_points = max(
+            [2]
+            + [2 + len(w) for w in waypoints_xy.values()]
+            + [3 for g in scenario.salvo.values() if g.route.style == "dogleg"]
+        )
+        return cls(
+            projection=projection,
+            site_xy=site_xy,
+            site_scatter_km=np.array([s.scatter_km for s in sites]),
+            target_xy=target_xy.reshape(-1, 2),
+            waypoints_xy=waypoints_xy,
+            max_points=max_points,
+            unit_columns=_unit_columns(scenario),
+            fixed_xy=tuple(
+                None
+                if isinstance(g.placement, RegionPlacement)
+                else _positions(g.placement, g.count, scenario, projection, None)
+                for g in scenario.defences.values()
+            ),
+        )
+
+
 def _pick(rng: np.random.Generator, names: list[str], weights: dict[str, float], n: int):
     index = {name: k for k, name in enumerate(names)}
     chosen = list(weights)
@@ -109,24 +160,12 @@ def _scatter(rng: np.random.Generator, n: int, sd_km: float) -> np.ndarray:
     return rng.normal(0.0, sd_km, size=(n, 2)) if sd_km > 0 else np.zeros((n, 2))
 
 
-def build_threats(
-    scenario: Scenario, projection: geo.Projection, rng: np.random.Generator
-) -> ThreatBatch:
+def build_threats(scenario: Scenario, plan: NightPlan, rng: np.random.Generator) -> ThreatBatch:
     """Draw every threat of the salvo for one replication."""
     site_ids = list(scenario.launch_sites)
     target_ids = list(scenario.targets)
-    site_xy = projection.to_km(
-        [s.lon for s in scenario.launch_sites.values()],
-        [s.lat for s in scenario.launch_sites.values()],
-    ).reshape(-1, 2)
-    target_xy = projection.to_km(
-        [t.lon for t in scenario.targets.values()], [t.lat for t in scenario.targets.values()]
-    ).reshape(-1, 2)
-    site_scatter = np.array([s.scatter_km for s in scenario.launch_sites.values()])
-    max_points = 2 + max((len(g.route.waypoints) for g in scenario.salvo.values()), default=0)
-    max_points = max(
-        max_points, 3 if any(g.route.style == "dogleg" for g in scenario.salvo.values()) else 2
-    )
+    site_xy, target_xy, site_scatter = plan.site_xy, plan.target_xy, plan.site_scatter_km
+    max_points = plan.max_points
     group_ids = list(scenario.salvo)
     type_ids = [g.type for g in scenario.salvo.values()]
 
@@ -189,9 +228,7 @@ def build_threats(
             pts[:, 2] = aim
             used = 3
         else:
-            wp = projection.to_km(
-                [p[0] for p in route.waypoints], [p[1] for p in route.waypoints]
-            ).reshape(-1, 2)
+            wp = plan.waypoints_xy[gid]
             for j in range(len(wp)):
                 pts[:, 1 + j] = wp[j] + _scatter(rng, n, route.waypoint_scatter_km)
             pts[:, 1 + len(wp)] = aim
@@ -219,10 +256,9 @@ def build_threats(
     if not parts["cls"]:
         return _empty_threats(group_ids, type_ids, max_points)
     col = {k: np.concatenate(v) for k, v in parts.items()}
-    legs_for_time, t_end = geo.legs_from_routes(
+    legs, t_end = geo.legs_from_routes(
         col["waypoints"], col["n_points"], col["t_launch"], col["speed"]
     )
-    del legs_for_time
     flight = t_end - col["t_launch"]
     t_fail = np.where(col["fail_u"], col["t_launch"] + col["fail_frac"] * flight, np.inf)
     t_supp = np.where(col["supp_u"], col["t_launch"] + col["supp_frac"] * flight, np.inf)
@@ -243,6 +279,7 @@ def build_threats(
         accuracy=col["accuracy"],
         ew_susceptibility=col["susc"],
         cost_usd=col["cost"],
+        legs=legs,
     )
 
 
@@ -253,11 +290,16 @@ def _empty_threats(group_ids: list[str], type_ids: list[str], max_points: int) -
         target=e_int, waypoints=np.empty((0, max_points, 2)), n_points=e_int,
         t_launch=e_float, t_end=e_float, t_fail=e_float, t_supp=e_float, speed_kms=e_float,
         accuracy=e_float, ew_susceptibility=e_float, cost_usd=e_float,
+        legs=geo.Legs(e_int, np.empty((0, 2)), np.empty((0, 2)), e_float, e_float),
     )  # fmt: skip
 
 
 def _positions(
-    placement, count: int, scenario: Scenario, projection: geo.Projection, rng: np.random.Generator
+    placement,
+    count: int,
+    scenario: Scenario,
+    projection: geo.Projection,
+    rng: np.random.Generator | None,
 ) -> np.ndarray:
     if isinstance(placement, PointPlacement):
         return np.repeat(projection.to_km(placement.lon, placement.lat)[None, :], count, axis=0)
@@ -314,28 +356,35 @@ _UNIT_DTYPES = {
 }
 
 
-def build_units(
-    scenario: Scenario, projection: geo.Projection, rng: np.random.Generator
-) -> UnitBatch:
-    """Place every defence unit for one replication and gather its parameters."""
-    group_ids = list(scenario.defences)
-    type_ids = [g.type for g in scenario.defences.values()]
+def _unit_columns(scenario: Scenario) -> dict[str, np.ndarray]:
+    """Per-unit parameter columns: each group's parameters repeated for its units."""
     counts = np.array([g.count for g in scenario.defences.values()], dtype=np.int64)
-    params = [_unit_parameters(scenario, gid) for gid in group_ids]
+    params = [_unit_parameters(scenario, gid) for gid in scenario.defences]
     columns: dict[str, np.ndarray] = {}
     for name in params[0] if params else _unit_parameters_names():
         table = np.array([p[name] for p in params], dtype=_UNIT_DTYPES.get(name, float))
         if table.ndim == 1 and name in ("radius_km", "pk", "suppression"):
             table = table.reshape(0, len(CLASSES))
         columns[name] = np.repeat(table, counts, axis=0)
+    columns["group"] = np.repeat(np.arange(len(counts)), counts)
+    return columns
+
+
+def build_units(scenario: Scenario, plan: NightPlan, rng: np.random.Generator) -> UnitBatch:
+    """Place every defence unit for one replication (region placements drawn anew)."""
     positions = [
-        _positions(group.placement, group.count, scenario, projection, rng)
-        for group in scenario.defences.values()
+        fixed
+        if fixed is not None
+        else _positions(group.placement, group.count, scenario, plan.projection, rng)
+        for fixed, group in zip(plan.fixed_xy, scenario.defences.values(), strict=True)
         if group.count > 0
     ]
-    columns["xy"] = np.concatenate(positions) if positions else np.zeros((0, 2))
-    columns["group"] = np.repeat(np.arange(len(group_ids)), counts)
-    return UnitBatch(group_ids=group_ids, type_ids=type_ids, **columns)
+    return UnitBatch(
+        group_ids=list(scenario.defences),
+        type_ids=[g.type for g in scenario.defences.values()],
+        xy=np.concatenate(positions) if positions else np.zeros((0, 2)),
+        **plan.unit_columns,
+    )
 
 
 def _unit_parameters_names() -> list[str]:

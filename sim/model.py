@@ -29,7 +29,7 @@ from sim.engagement import (
     UnitParams,
     run_engagements,
 )
-from sim.laydown import DECOY, build_threats, build_units, projection_for
+from sim.laydown import DECOY, NightPlan, build_threats, build_units
 from sim.scenario import CLASSES, Scenario
 
 OUTCOMES: tuple[str, ...] = (
@@ -77,6 +77,7 @@ class NightModel(mesa.Model):
         *,
         rng: np.random.Generator | None = None,
         seed: int | None = None,
+        plan: NightPlan | None = None,
         log_shots: bool = False,
     ) -> None:
         if rng is None:
@@ -84,9 +85,10 @@ class NightModel(mesa.Model):
         super().__init__(rng=rng)
         self.scenario = scenario
         self.log_shots = log_shots
-        self.projection = projection_for(scenario)
-        self.threat_batch = build_threats(scenario, self.projection, self.rng)
-        self.unit_batch = build_units(scenario, self.projection, self.rng)
+        self.plan = plan if plan is not None else NightPlan.from_scenario(scenario)
+        self.projection = self.plan.projection
+        self.threat_batch = build_threats(scenario, self.plan, self.rng)
+        self.unit_batch = build_units(scenario, self.plan, self.rng)
         n_threats, n_units = len(self.threat_batch), len(self.unit_batch)
         self.threat_state = np.zeros(n_threats, dtype=np.int8)
         self.threat_killer = np.full(n_threats, NO_UNIT, dtype=np.int64)
@@ -111,8 +113,7 @@ class NightModel(mesa.Model):
         if self.result is not None:
             return
         threats, units = self.threat_batch, self.unit_batch
-        legs, _ = geo.legs_from_routes(threats.waypoints, threats.n_points, threats.t_launch,
-                                       threats.speed_kms)  # fmt: skip
+        legs = threats.legs
         self.windows = geo.envelope_windows(
             legs, threats.cls[legs.threat], units.xy, units.radius_km
         )
@@ -236,6 +237,8 @@ class NightModel(mesa.Model):
         )
 
 
-def run_night(scenario: Scenario, rng: np.random.Generator) -> NightResult:
-    """One replication of a scenario with the given generator."""
-    return NightModel(scenario, rng=rng).run()
+def run_night(
+    scenario: Scenario, rng: np.random.Generator, plan: NightPlan | None = None
+) -> NightResult:
+    """One replication of a scenario with the given generator (pass `plan` to reuse it)."""
+    return NightModel(scenario, rng=rng, plan=plan).run()

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from sim.laydown import NightPlan
 from sim.model import run_night
 from sim.scenario import Scenario
 
@@ -40,8 +41,9 @@ class Task:
 def run_task(task: Task) -> list[dict]:
     """Run one chunk; rows carry point, replication and seed first."""
     rows = []
+    plan = NightPlan.from_scenario(task.scenario)
     for r in task.replications:
-        result = run_night(task.scenario, replication_rng(task.base_seed, task.point, r))
+        result = run_night(task.scenario, replication_rng(task.base_seed, task.point, r), plan)
         row = {"point": task.point, "replication": r, "seed": task.base_seed}
         row.update(result.as_row())
         rows.append(row)
@@ -127,13 +129,14 @@ class Progress:
         if self._bar is not None:
             self._bar.update(len(rows))
             return
-        while self._next_decile <= 10 and self.done * 10 >= self._next_decile * self.total:
+        decile = self.done * 10 // self.total
+        if decile >= self._next_decile:
             print(
-                f"{self._label}: {self.done}/{self.total} ({self._next_decile * 10} %)",
+                f"{self._label}: {self.done}/{self.total} ({100 * self.done // self.total} %)",
                 file=sys.stderr,
                 flush=True,
             )
-            self._next_decile += 1
+            self._next_decile = decile + 1
 
     def close(self) -> None:
         """Remove the bar (lines already printed stay)."""
