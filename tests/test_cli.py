@@ -22,7 +22,9 @@ from sim.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "scenarios" / "aug-2025-night.yaml"
-REF_TEXT = REFERENCE.read_text(encoding="utf-8")
+# bad inputs are made by editing a frozen copy, so refitting the reference never moves them
+BAD_INPUT_BASE = ROOT / "tests" / "data" / "bad-input-base.yaml"
+REF_TEXT = BAD_INPUT_BASE.read_text(encoding="utf-8")
 
 FIELD_ERROR = re.compile(r"^[^:]+:\d+: [\w.\-]+: .+$")
 SYNTAX_ERROR = re.compile(r"^[^:]+:\d+: invalid YAML: .+$")

@@ -16,7 +16,9 @@ from sim.yamlio import ErrorLine, InputError
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "scenarios" / "aug-2025-night.yaml"
-REF_TEXT = REFERENCE.read_text(encoding="utf-8")
+# bad inputs are made by editing a frozen copy, so refitting the reference never moves them
+BAD_INPUT_BASE = ROOT / "tests" / "data" / "bad-input-base.yaml"
+REF_TEXT = BAD_INPUT_BASE.read_text(encoding="utf-8")
 
 
 def line_of(text: str, marker: str) -> int:
