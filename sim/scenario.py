@@ -58,15 +58,24 @@ class Strict(BaseModel):
 class ThreatType(Strict):
     """Defaults for one threat type (drone, decoy or missile)."""
 
-    name: str
-    class_: ThreatClass = Field(alias="class")
-    speed_kmh: PositiveFloat
-    altitude_m: NonNegFloat
-    cost_usd: NonNegFloat
-    failure_prob: Probability
-    accuracy: Probability
-    ew_susceptibility: NonNegFloat
-    sources: dict[str, str] = {}
+    name: str = Field(description="Display name.")
+    class_: ThreatClass = Field(
+        alias="class", description="Threat class: drone, decoy, cruise, ballistic or hypersonic."
+    )
+    speed_kmh: PositiveFloat = Field(description="Mean ground speed along the route, km/h.")
+    altitude_m: NonNegFloat = Field(description="Typical cruise altitude, m (informational).")
+    cost_usd: NonNegFloat = Field(description="Unit cost to the attacker, USD.")
+    failure_prob: Probability = Field(
+        description="Probability of a technical failure en route, not caused by the defence."
+    )
+    accuracy: Probability = Field(
+        description="Probability that a leaker reaching its aim point hits (decoys: 0)."
+    )
+    ew_susceptibility: NonNegFloat = Field(
+        description="Multiplier on electronic-warfare suppression probabilities (1 = GNSS-guided "
+        "drone, ~0 = ballistic).",
+    )
+    sources: dict[str, str] = Field(default={}, description="Source of each number, by field name.")
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -74,29 +83,55 @@ class ThreatType(Strict):
 class DefenceType(Strict):
     """Defaults for one defence type: envelope, channels, magazine, kill probabilities, doctrine."""
 
-    name: str
-    kind: DefenceKind
-    interceptor: str
-    range_km: dict[ThreatClass, NonNegFloat]
-    pk: dict[ThreatClass, Probability]
-    channels: NonNegInt
-    magazine: NonNegInt
-    reserve: NonNegInt
-    reload_min: NonNegFloat
-    reaction_s: NonNegFloat
-    engage_s: NonNegFloat
-    shots_per_engagement: NonNegInt
-    doctrine: Literal["shoot_look_shoot", "salvo"]
-    engages: list[ThreatClass]
-    decoy_discrimination: Probability = 0.0
-    suppression: dict[ThreatClass, Probability] = {}
+    name: str = Field(description="Display name.")
+    kind: DefenceKind = Field(
+        description="Kind of system (sam_long, sam_medium, gun, manpads, mobile_fire_group, "
+        "fighter, interceptor_drone, ew, ...).",
+    )
+    interceptor: str = Field(
+        description="The munition spent per round (stockpiles are tracked per interceptor)."
+    )
+    range_km: dict[ThreatClass, NonNegFloat] = Field(
+        description="Engagement radius per threat class, km (0: cannot engage that class)."
+    )
+    pk: dict[ThreatClass, Probability] = Field(
+        description="Single-round kill probability per threat class."
+    )
+    channels: NonNegInt = Field(description="Simultaneous engagements.")
+    magazine: NonNegInt = Field(description="Rounds ready to fire.")
+    reserve: NonNegInt = Field(
+        description="Spare rounds on site for the night, loaded when the magazine is empty."
+    )
+    reload_min: NonNegFloat = Field(description="Minutes to reload the magazine from the reserve.")
+    reaction_s: NonNegFloat = Field(
+        description="Seconds from a threat entering the envelope to the first possible kill "
+        "assessment.",
+    )
+    engage_s: NonNegFloat = Field(
+        description="Seconds from firing to kill assessment (fly-out and look); a channel is busy "
+        "that long.",
+    )
+    shots_per_engagement: NonNegInt = Field(description="Rounds fired together per engagement.")
+    doctrine: Literal["shoot_look_shoot", "salvo"] = Field(
+        description="shoot_look_shoot: fire, assess, fire again while the threat is inside; "
+        "salvo: one engagement of shots_per_engagement rounds.",
+    )
+    engages: list[ThreatClass] = Field(description="Threat classes the unit engages.")
+    decoy_discrimination: Probability = Field(
+        default=0.0, description="Probability that the unit recognises a decoy and holds fire."
+    )
+    suppression: dict[ThreatClass, Probability] = Field(
+        default={},
+        description="EW only: probability that a threat of the class crossing the envelope is "
+        "suppressed.",
+    )
     queue: bool = Field(
         default=True,
         description="Keep tracking threats that arrive while every channel is busy and engage "
         "them when one frees; false makes the unit a loss system (engage on entry or never).",
     )
-    cost_per_shot_usd: NonNegFloat
-    sources: dict[str, str] = {}
+    cost_per_shot_usd: NonNegFloat = Field(description="Cost of one round, USD.")
+    sources: dict[str, str] = Field(default={}, description="Source of each number, by field name.")
 
     @model_validator(mode="after")
     def _shoots(self) -> DefenceType:
@@ -113,8 +148,8 @@ class DefenceType(Strict):
 class Catalog(Strict):
     """The merged catalogue a scenario runs with: defaults plus the scenario's overrides."""
 
-    threats: dict[str, ThreatType]
-    defences: dict[str, DefenceType]
+    threats: dict[str, ThreatType] = Field(description="Threat types by id.")
+    defences: dict[str, DefenceType] = Field(description="Defence types by id.")
 
 
 @cache
@@ -194,9 +229,9 @@ def merge_catalog(overrides: Any) -> Any:
 class Site(Strict):
     """A launch area: a point the threats of a group start from."""
 
-    lon: Longitude
-    lat: Latitude
-    name: str | None = None
+    lon: Longitude = Field(description="Longitude, degrees east.")
+    lat: Latitude = Field(description="Latitude, degrees north.")
+    name: str | None = Field(default=None, description="Display name.")
     scatter_km: NonNegFloat = Field(
         default=0.0, description="Launch points are scattered around the site (normal, sd in km)."
     )
@@ -205,19 +240,31 @@ class Site(Strict):
 class DamageModel(Strict):
     """Mean consequences of one hit at a target (each drawn from a Poisson distribution)."""
 
-    killed_per_hit: NonNegFloat = 0.05
-    injured_per_hit: NonNegFloat = 0.4
-    buildings_per_hit: NonNegFloat = 1.5
+    killed_per_hit: NonNegFloat = Field(
+        default=0.05, description="Mean people killed per hit (Poisson)."
+    )
+    injured_per_hit: NonNegFloat = Field(
+        default=0.4, description="Mean people injured per hit (Poisson)."
+    )
+    buildings_per_hit: NonNegFloat = Field(
+        default=1.5, description="Mean buildings damaged per hit (Poisson)."
+    )
 
 
 class Target(Strict):
     """A city or facility that threats aim at; leakers that reach it may hit it."""
 
-    lon: Longitude
-    lat: Latitude
-    name: str | None = None
-    value: NonNegFloat = 1.0
-    damage: DamageModel = DamageModel()
+    lon: Longitude = Field(description="Longitude, degrees east.")
+    lat: Latitude = Field(description="Latitude, degrees north.")
+    name: str | None = Field(default=None, description="Display name.")
+    value: NonNegFloat = Field(
+        default=1.0,
+        description="Relative value of the target (for weighting outcomes; 1 = a major city).",
+    )
+    damage: DamageModel = Field(
+        default=DamageModel(),
+        description="How hits turn into casualties and damage at this target.",
+    )
 
 
 # --------------------------------------------------------------------------- salvo
@@ -226,9 +273,11 @@ class Target(Strict):
 class Wave(Strict):
     """A share of a group's launches spread uniformly over a time window (hours)."""
 
-    start_h: Number
-    end_h: Number
-    share: PositiveFloat = 1.0
+    start_h: Number = Field(description="Start of the wave, hours.")
+    end_h: Number = Field(description="End of the wave, hours.")
+    share: PositiveFloat = Field(
+        default=1.0, description="Relative share of the group's threats launched in this wave."
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> Wave:
@@ -240,16 +289,23 @@ class Wave(Strict):
 class Route(Strict):
     """How a threat flies from its launch site to its aim point."""
 
-    style: Literal["direct", "dogleg", "waypoints"] = "direct"
+    style: Literal["direct", "dogleg", "waypoints"] = Field(
+        default="direct",
+        description="direct: straight to the aim point; dogleg: through a turn point offset "
+        "sideways; waypoints: through fixed points.",
+    )
     dogleg_km: NonNegFloat = Field(
         default=0.0,
-        description="dogleg: a turn point at the route's midpoint, offset sideways by a "
-        "uniform draw in [-dogleg_km, dogleg_km].",
+        description="dogleg: a turn point at the route's midpoint, offset sideways by a uniform "
+        "draw in [-dogleg_km, dogleg_km].",
     )
     waypoints: list[LonLat] = Field(
         default=[], description="waypoints: fixed points every threat of the group flies through."
     )
-    waypoint_scatter_km: NonNegFloat = 0.0
+    waypoint_scatter_km: NonNegFloat = Field(
+        default=0.0,
+        description="waypoints: each threat's waypoints are scattered (normal, sd in km).",
+    )
     aim_scatter_km: NonNegFloat = Field(
         default=5.0, description="Aim points are scattered around the target (normal, sd in km)."
     )
@@ -267,13 +323,25 @@ Weights = list[str] | dict[str, NonNegFloat]
 class SalvoGroup(Strict):
     """Threats of one type launched from some sites at some targets in a time window."""
 
-    type: str
-    count: NonNegInt
-    launch_sites: Weights
-    targets: Weights
-    launch_window_h: tuple[Number, Number] = (0.0, 1.0)
-    waves: list[Wave] | None = None
-    route: Route = Route()
+    type: str = Field(
+        description="Threat type id from the catalogue (e.g. shahed, gerbera, kh101, kalibr, "
+        "iskander_m, kinzhal).",
+    )
+    count: NonNegInt = Field(description="Number of threats launched.")
+    launch_sites: Weights = Field(
+        description="Launch site ids (equal shares) or a mapping id -> weight."
+    )
+    targets: Weights = Field(description="Target ids (equal shares) or a mapping id -> weight.")
+    launch_window_h: tuple[Number, Number] = Field(
+        default=(0.0, 1.0),
+        description="[start, end] hours: launches uniform over it (ignored when waves are given).",
+    )
+    waves: list[Wave] | None = Field(
+        default=None, description="Launch waves, each a share of the group over its own window."
+    )
+    route: Route = Field(
+        default=Route(), description="How the group's threats fly to their aim points."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> SalvoGroup:
@@ -310,34 +378,36 @@ def weights_of(value: Weights) -> dict[str, float]:
 class PointPlacement(Strict):
     """All units of the group at one point (a battery position, an airbase)."""
 
-    kind: Literal["point"]
-    lon: Longitude
-    lat: Latitude
+    kind: Literal["point"] = Field(description="Placement generator: point.")
+    lon: Longitude = Field(description="Longitude, degrees east.")
+    lat: Latitude = Field(description="Latitude, degrees north.")
 
 
 class RingPlacement(Strict):
     """Units evenly spaced on a circle around a target (point defence of a city)."""
 
-    kind: Literal["ring"]
-    target: str
-    radius_km: NonNegFloat
-    phase_deg: Number = 0.0
+    kind: Literal["ring"] = Field(description="Placement generator: ring.")
+    target: str = Field(description="Target id the ring is centred on.")
+    radius_km: NonNegFloat = Field(description="Ring radius, km.")
+    phase_deg: Number = Field(
+        default=0.0, description="Angle of the first unit, degrees counter-clockwise from east."
+    )
 
 
 class BeltPlacement(Strict):
     """Units evenly spaced along a line (a barrier across an approach corridor)."""
 
-    kind: Literal["belt"]
-    start: LonLat
-    end: LonLat
+    kind: Literal["belt"] = Field(description="Placement generator: belt.")
+    start: LonLat = Field(description="[lon, lat] of one end of the belt.")
+    end: LonLat = Field(description="[lon, lat] of the other end.")
 
 
 class RegionPlacement(Strict):
     """Units drawn uniformly in a lon/lat box, anew each replication (laydown uncertainty)."""
 
-    kind: Literal["region"]
-    lon: tuple[Longitude, Longitude]
-    lat: tuple[Latitude, Latitude]
+    kind: Literal["region"] = Field(description="Placement generator: region.")
+    lon: tuple[Longitude, Longitude] = Field(description="[west, east] longitude bounds, degrees.")
+    lat: tuple[Latitude, Latitude] = Field(description="[south, north] latitude bounds, degrees.")
 
     @model_validator(mode="after")
     def _ordered(self) -> RegionPlacement:
@@ -357,9 +427,15 @@ Placement = Annotated[
 class DefenceGroup(Strict):
     """Units of one defence type placed by one placement generator."""
 
-    type: str
-    count: NonNegInt
-    placement: Placement
+    type: str = Field(
+        description="Defence type id from the catalogue (e.g. patriot, iris_t, gepard, "
+        "mobile_fire_group, interceptor_drone, ew).",
+    )
+    count: NonNegInt = Field(description="Number of units (batteries, fire groups, teams, sites).")
+    placement: Placement = Field(
+        description="Where the units stand: one of the placement generators below, chosen by "
+        "`kind`.",
+    )
 
 
 class EWSettings(Strict):
@@ -375,10 +451,19 @@ class EWSettings(Strict):
 class Observed(Strict):
     """What was reported for the night the scenario reproduces (for comparison only)."""
 
-    date: str | None = None
-    source: str | None = None
-    launched: dict[str, NonNegInt] = {}
-    intercepted: dict[str, NonNegInt] = {}
+    date: str | None = Field(
+        default=None, description="Date of the report (the morning after the night)."
+    )
+    source: str | None = Field(default=None, description="Where the observed figures come from.")
+    launched: dict[str, NonNegInt] = Field(
+        default={},
+        description="Launched counts as reported, by reported class (total, drone, missile).",
+    )
+    intercepted: dict[str, NonNegInt] = Field(
+        default={},
+        description="Intercepted counts as reported (shot down + locationally lost), by reported "
+        "class.",
+    )
 
 
 # --------------------------------------------------------------------------- scenario
@@ -387,18 +472,51 @@ class Observed(Strict):
 class Scenario(Strict):
     """One night: sites, targets, salvo, defence, electronic warfare and the catalogue."""
 
-    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
-    description: str = ""
-    sources: list[str] = []
-    seed: NonNegInt = 0
-    time_window_h: tuple[Number, Number] = (0.0, 12.0)
-    launch_sites: dict[str, Site]
-    targets: dict[str, Target]
-    salvo: dict[str, SalvoGroup]
-    defences: dict[str, DefenceGroup] = {}
-    ew: EWSettings = EWSettings()
-    catalog: Catalog
-    observed: Observed | None = None
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")] = Field(
+        description="Identifier of the scenario (letters, digits, '.', '_', '-'); names the "
+        "default results folder."
+    )
+    description: str = Field(
+        default="", description="What the scenario represents, in a sentence or two."
+    )
+    sources: list[str] = Field(
+        default=[], description="Where the scenario's numbers come from (citations, one per item)."
+    )
+    seed: NonNegInt = Field(
+        default=0,
+        description="Base seed of the replications; replication r draws from SeedSequence(seed, "
+        "spawn_key=(0, r)).",
+    )
+    time_window_h: tuple[Number, Number] = Field(
+        default=(0.0, 12.0),
+        description="The night as [start, end] hours from the time origin; every launch falls "
+        "inside it.",
+    )
+    launch_sites: dict[str, Site] = Field(
+        description="Launch areas by id: where salvo groups start."
+    )
+    targets: dict[str, Target] = Field(
+        description="Cities and facilities by id: what salvo groups aim at and where leakers hit."
+    )
+    salvo: dict[str, SalvoGroup] = Field(
+        description="The attack: salvo groups by id, each of one threat type."
+    )
+    defences: dict[str, DefenceGroup] = Field(
+        default={},
+        description="The defence laydown: defence groups by id, each of one defence type.",
+    )
+    ew: EWSettings = Field(
+        default=EWSettings(), description="Background electronic warfare not tied to a site."
+    )
+    catalog: Catalog = Field(
+        description="Overrides of the default catalogue (`salvo catalog`): change fields of a "
+        "threat or defence type, or add a type (optionally from `base:`).",
+    )
+    observed: Observed | None = Field(
+        default=None,
+        description="What was reported for the night this scenario reproduces; shown beside the "
+        "simulated outcomes.",
+    )
 
     @model_validator(mode="before")
     @classmethod
