@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from sim.yamlio import LoadedYaml, PathError, load_yaml, load_yaml_text, suggest, validate
+from sim.yamlio import LoadedYaml, PathError, load_yaml, suggest, validate
 
 ThreatClass = Literal["drone", "decoy", "cruise", "ballistic", "hypersonic"]
 CLASSES: tuple[str, ...] = ("drone", "decoy", "cruise", "ballistic", "hypersonic")
@@ -153,19 +153,15 @@ class Catalog(Strict):
 
 
 @cache
-def _default_catalog_text() -> tuple[str, str]:
-    return (
-        (CATALOG_DIR / "threats.yaml").read_text(encoding="utf-8"),
-        (CATALOG_DIR / "defences.yaml").read_text(encoding="utf-8"),
-    )
+def _default_catalog_parsed() -> dict[str, dict[str, Any]]:
+    threats = load_yaml(CATALOG_DIR / "threats.yaml").data
+    defences = load_yaml(CATALOG_DIR / "defences.yaml").data
+    return {"threats": threats, "defences": defences}
 
 
 def default_catalog_data() -> dict[str, dict[str, Any]]:
-    """The shipped catalogue as plain data (a fresh copy each call)."""
-    threats_text, defences_text = _default_catalog_text()
-    threats = load_yaml_text(threats_text, str(CATALOG_DIR / "threats.yaml")).data
-    defences = load_yaml_text(defences_text, str(CATALOG_DIR / "defences.yaml")).data
-    return {"threats": copy.deepcopy(threats), "defences": copy.deepcopy(defences)}
+    """The shipped catalogue as plain data (a fresh copy each call; parsed once)."""
+    return copy.deepcopy(_default_catalog_parsed())
 
 
 def load_catalog() -> Catalog:
