@@ -83,6 +83,10 @@ class NightModel(mesa.Model):
         if rng is None:
             rng = np.random.default_rng(seed)
         super().__init__(rng=rng)
+        if scenario.has_distributions:
+            # night-level uncertain parameters are drawn first, then the night is built
+            scenario = scenario.sample(self.rng)
+            plan = None
         self.scenario = scenario
         self.log_shots = log_shots
         self.plan = plan if plan is not None else NightPlan.from_scenario(scenario)

@@ -41,7 +41,8 @@ class Task:
 def run_task(task: Task) -> list[dict]:
     """Run one chunk; rows carry point, replication and seed first."""
     rows = []
-    plan = NightPlan.from_scenario(task.scenario)
+    # a scenario with distributions is drawn anew each night, so nothing can be shared
+    plan = None if task.scenario.has_distributions else NightPlan.from_scenario(task.scenario)
     for r in task.replications:
         result = run_night(task.scenario, replication_rng(task.base_seed, task.point, r), plan)
         row = {"point": task.point, "replication": r, "seed": task.base_seed}

@@ -14,8 +14,24 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import numpy as np
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    Tag,
+    model_validator,
+)
 
+from sim.distributions import (
+    NonNegativeDistribution,
+    ProbabilityDistribution,
+    has_distributions,
+    number_or_distribution,
+    sample_distributions,
+)
 from sim.yamlio import LoadedYaml, PathError, load_yaml, suggest, validate
 
 ThreatClass = Literal["drone", "decoy", "cruise", "ballistic", "hypersonic"]
@@ -44,6 +60,16 @@ NonNegInt = Annotated[int, Field(ge=0, strict=True)]
 Longitude = Annotated[float, Field(ge=-180.0, le=180.0, strict=True)]
 Latitude = Annotated[float, Field(ge=-90.0, le=90.0, strict=True)]
 LonLat = tuple[Longitude, Latitude]
+# night-level uncertain parameters: a number, or a distribution drawn once per replication
+# (a callable discriminator picks the branch, so a bad number gets one error, not one per branch)
+ProbabilityOrDistribution = Annotated[
+    Annotated[Probability, Tag("number")] | Annotated[ProbabilityDistribution, Tag("distribution")],
+    Discriminator(number_or_distribution),
+]
+NonNegOrDistribution = Annotated[
+    Annotated[NonNegFloat, Tag("number")] | Annotated[NonNegativeDistribution, Tag("distribution")],
+    Discriminator(number_or_distribution),
+]
 
 
 class Strict(BaseModel):
@@ -65,13 +91,13 @@ class ThreatType(Strict):
     speed_kmh: PositiveFloat = Field(description="Mean ground speed along the route, km/h.")
     altitude_m: NonNegFloat = Field(description="Typical cruise altitude, m (informational).")
     cost_usd: NonNegFloat = Field(description="Unit cost to the attacker, USD.")
-    failure_prob: Probability = Field(
+    failure_prob: ProbabilityOrDistribution = Field(
         description="Probability of a technical failure en route, not caused by the defence."
     )
-    accuracy: Probability = Field(
+    accuracy: ProbabilityOrDistribution = Field(
         description="Probability that a leaker reaching its aim point hits (decoys: 0)."
     )
-    ew_susceptibility: NonNegFloat = Field(
+    ew_susceptibility: NonNegOrDistribution = Field(
         description="Multiplier on electronic-warfare suppression probabilities (1 = GNSS-guided "
         "drone, ~0 = ballistic).",
     )
@@ -94,7 +120,7 @@ class DefenceType(Strict):
     range_km: dict[ThreatClass, NonNegFloat] = Field(
         description="Engagement radius per threat class, km (0: cannot engage that class)."
     )
-    pk: dict[ThreatClass, Probability] = Field(
+    pk: dict[ThreatClass, ProbabilityOrDistribution] = Field(
         description="Single-round kill probability per threat class."
     )
     channels: NonNegInt = Field(description="Simultaneous engagements.")
@@ -117,10 +143,10 @@ class DefenceType(Strict):
         "salvo: one engagement of shots_per_engagement rounds.",
     )
     engages: list[ThreatClass] = Field(description="Threat classes the unit engages.")
-    decoy_discrimination: Probability = Field(
+    decoy_discrimination: ProbabilityOrDistribution = Field(
         default=0.0, description="Probability that the unit recognises a decoy and holds fire."
     )
-    suppression: dict[ThreatClass, Probability] = Field(
+    suppression: dict[ThreatClass, ProbabilityOrDistribution] = Field(
         default={},
         description="EW only: probability that a threat of the class crossing the envelope is "
         "suppressed.",
@@ -437,7 +463,7 @@ class DefenceGroup(Strict):
 class EWSettings(Strict):
     """Background electronic warfare not tied to a site: the chance per threat of being lost."""
 
-    suppression: dict[ThreatClass, Probability] = Field(
+    suppression: dict[ThreatClass, ProbabilityOrDistribution] = Field(
         default={},
         description="Probability, per class, that a threat is lost to electronic warfare "
         "somewhere along its route (multiplied by the type's ew_susceptibility).",
@@ -513,6 +539,7 @@ class Scenario(Strict):
         description="What was reported for the night this scenario reproduces; shown beside the "
         "simulated outcomes.",
     )
+    _uncertain: bool = PrivateAttr(default=False)
 
     @model_validator(mode="before")
     @classmethod
@@ -556,6 +583,24 @@ class Scenario(Strict):
                     "target",
                 )
         return self
+
+    @model_validator(mode="after")
+    def _find_distributions(self) -> Scenario:
+        self._uncertain = has_distributions(self)
+        return self
+
+    @property
+    def has_distributions(self) -> bool:
+        """Whether some parameter is a distribution drawn anew each replication."""
+        return self._uncertain
+
+    def sample(self, rng: np.random.Generator) -> Scenario:
+        """This scenario with every distribution replaced by one draw from `rng`."""
+        if not self._uncertain:
+            return self
+        drawn = sample_distributions(self, rng)
+        drawn._uncertain = False
+        return drawn
 
     # convenience views used by the model and the CLI
     def threat_type(self, group_id: str) -> ThreatType:

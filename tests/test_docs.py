@@ -119,14 +119,18 @@ def test_aliases_are_shown_as_yaml_keys(generated):
     ("model", "key", "type_text"),
     [
         ("Site", "scatter_km", "number ≥ 0"),
-        ("ThreatType", "failure_prob", "probability [0, 1]"),
+        ("ThreatType", "failure_prob", "probability [0, 1], or [Distribution](#distribution)"),
         ("ThreatType", "speed_kmh", "number > 0"),
         ("Route", "waypoints", "list of [lon, lat]"),
         ("Route", "style", "one of: direct, dogleg, waypoints"),
         ("Scenario", "salvo", "mapping name → [SalvoGroup](#salvogroup)"),
         ("Scenario", "seed", "whole number ≥ 0"),
         ("BeltPlacement", "start", "[lon, lat]"),
-        ("EWSettings", "suppression", "mapping threat class → probability [0, 1]"),
+        (
+            "EWSettings",
+            "suppression",
+            "mapping threat class → probability [0, 1], or [Distribution](#distribution)",
+        ),
         ("DefenceType", "engages", "list of threat classes"),
     ],
 )
