@@ -135,11 +135,11 @@ def segment_circle_params(
     A segment that only touches the circle (tangent) or misses it has no crossing; a
     segment that starts inside enters at s = 0.
     """
-    d = end - start
-    f = start - centre
-    a = np.einsum("ij,ij->i", d, d)
-    b = 2.0 * np.einsum("ij,ij->i", d, f)
-    c = np.einsum("ij,ij->i", f, f) - radius * radius
+    dx, dy = end[:, 0] - start[:, 0], end[:, 1] - start[:, 1]
+    fx, fy = start[:, 0] - centre[:, 0], start[:, 1] - centre[:, 1]
+    a = dx * dx + dy * dy
+    b = 2.0 * (dx * fx + dy * fy)
+    c = fx * fx + fy * fy - radius * radius
     disc = b * b - 4.0 * a * c
     ok = (a > 0.0) & (disc > 0.0)
     root = np.sqrt(np.where(ok, disc, 0.0))
