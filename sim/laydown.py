@@ -9,6 +9,7 @@ in file order, so the same scenario and generator give the same night.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -160,8 +161,19 @@ def _scatter(rng: np.random.Generator, n: int, sd_km: float) -> np.ndarray:
     return rng.normal(0.0, sd_km, size=(n, 2)) if sd_km > 0 else np.zeros((n, 2))
 
 
-def build_threats(scenario: Scenario, plan: NightPlan, rng: np.random.Generator) -> ThreatBatch:
-    """Draw every threat of the salvo for one replication."""
+def build_threats(
+    scenario: Scenario,
+    plan: NightPlan,
+    rng: np.random.Generator,
+    *,
+    counts: Mapping[str, int] | None = None,
+) -> ThreatBatch:
+    """Draw every threat of the salvo for one replication.
+
+    `counts` (salvo group -> threats) replaces the scenario's group counts for this night
+    (groups it does not name keep theirs); campaigns use it to launch what the attacker
+    holds without validating a new scenario every night.
+    """
     site_ids = list(scenario.launch_sites)
     target_ids = list(scenario.targets)
     site_xy, target_xy, site_scatter = plan.site_xy, plan.target_xy, plan.site_scatter_km
@@ -191,7 +203,7 @@ def build_threats(scenario: Scenario, plan: NightPlan, rng: np.random.Generator)
     }
     ew = scenario.ew.suppression
     for g, (gid, group) in enumerate(scenario.salvo.items()):
-        n = group.count
+        n = group.count if counts is None else int(counts.get(gid, group.count))
         if n == 0:
             continue
         kind = scenario.threat_type(gid)
@@ -370,8 +382,19 @@ def _unit_columns(scenario: Scenario) -> dict[str, np.ndarray]:
     return columns
 
 
-def build_units(scenario: Scenario, plan: NightPlan, rng: np.random.Generator) -> UnitBatch:
-    """Place every defence unit for one replication (region placements drawn anew)."""
+def build_units(
+    scenario: Scenario,
+    plan: NightPlan,
+    rng: np.random.Generator,
+    *,
+    columns: Mapping[str, np.ndarray] | None = None,
+) -> UnitBatch:
+    """Place every defence unit for one replication (region placements drawn anew).
+
+    `columns` replaces per-unit parameter columns of the plan for this night (same names and
+    shapes as `NightPlan.unit_columns`, e.g. `magazine`, `reserve`, `radius_km`); campaigns
+    use it for the rounds each unit holds and for units not yet (or no longer) in service.
+    """
     positions = [
         fixed
         if fixed is not None
@@ -383,7 +406,7 @@ def build_units(scenario: Scenario, plan: NightPlan, rng: np.random.Generator) -
         group_ids=list(scenario.defences),
         type_ids=[g.type for g in scenario.defences.values()],
         xy=np.concatenate(positions) if positions else np.zeros((0, 2)),
-        **plan.unit_columns,
+        **(plan.unit_columns if columns is None else {**plan.unit_columns, **columns}),
     )
 
 

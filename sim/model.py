@@ -8,6 +8,7 @@ into hits on targets. One `step()` is the whole night: time inside it is continu
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import mesa
@@ -79,7 +80,19 @@ class NightModel(mesa.Model):
         seed: int | None = None,
         plan: NightPlan | None = None,
         log_shots: bool = False,
+        counts: Mapping[str, int] | None = None,
+        unit_columns: Mapping[str, np.ndarray] | None = None,
+        agent_views: bool = True,
     ) -> None:
+        """Draw the night from `rng` (or `seed`); `plan` reuses what replications share.
+
+        Per-night overrides, for callers that run many nights of one scenario (campaigns):
+        `counts` replaces salvo group counts (`build_threats`), `unit_columns` per-unit
+        parameter columns such as `magazine`, `reserve` and `radius_km` (`build_units`);
+        `agent_views=False` skips the Threat and DefenceUnit agents (light views of the
+        columnar state the engagement core uses; the night and its result are the same).
+        Left at their defaults they change nothing.
+        """
         if rng is None:
             rng = np.random.default_rng(seed)
         super().__init__(rng=rng)
@@ -91,17 +104,19 @@ class NightModel(mesa.Model):
         self.log_shots = log_shots
         self.plan = plan if plan is not None else NightPlan.from_scenario(scenario)
         self.projection = self.plan.projection
-        self.threat_batch = build_threats(scenario, self.plan, self.rng)
-        self.unit_batch = build_units(scenario, self.plan, self.rng)
+        self.threat_batch = build_threats(scenario, self.plan, self.rng, counts=counts)
+        self.unit_batch = build_units(scenario, self.plan, self.rng, columns=unit_columns)
         n_threats, n_units = len(self.threat_batch), len(self.unit_batch)
         self.threat_state = np.zeros(n_threats, dtype=np.int8)
         self.threat_killer = np.full(n_threats, NO_UNIT, dtype=np.int64)
         self.threat_end_time = np.full(n_threats, np.nan)
+        self.threat_hit = np.zeros(n_threats, dtype=bool)  # leakers that hit their target
         self.unit_shots = np.zeros(n_units, dtype=np.int64)
-        for i in range(n_threats):
-            Threat(self, i)
-        for u in range(n_units):
-            DefenceUnit(self, u)
+        if agent_views:
+            for i in range(n_threats):
+                Threat(self, i)
+            for u in range(n_units):
+                DefenceUnit(self, u)
         for target_id in scenario.targets:
             Target(self, target_id)
         empty = AgentSet([], random=self.random)
@@ -154,6 +169,10 @@ class NightModel(mesa.Model):
         self._settle()
         self.result = self._tally()
         self.running = False
+        # Mesa 3.3 numbers agents from a class-level dict keyed by model (Agent._ids), which
+        # keeps every model that ever made an agent alive for the life of the process (~0.7 MB
+        # a night); no agent is made after the night has run, so its counter can go
+        mesa.Agent._ids.pop(self, None)
 
     def run(self) -> NightResult:
         """Run the night and return its result."""
@@ -208,6 +227,7 @@ class NightModel(mesa.Model):
         leaked = self.threat_state == LEAKED
         draws = self.rng.random(len(threats))
         hit = leaked & (threats.cls != DECOY) & (draws < threats.accuracy)
+        self.threat_hit = hit
         hits_by_target = np.bincount(threats.target[hit], minlength=len(self.scenario.targets))
         targets: dict[str, dict[str, int]] = {}
         for agent in self.targets:

@@ -20,7 +20,7 @@ from sim.agents import DefenceUnit, Target, Threat
 from sim.engagement import NO_UNIT
 from sim.model import OUTCOMES, NightModel
 from sim.runner import replication_rng, run_replications
-from sim.scenario import CLASSES, Scenario
+from sim.scenario import CLASSES, Scenario, load_scenario
 from sim.yamlio import load_yaml
 
 REFERENCE = Path(__file__).parents[1] / "scenarios" / "aug-2025-night.yaml"
@@ -324,3 +324,20 @@ def test_all_groups_zero_is_an_empty_night(reference_data) -> None:
     assert all(row[f"{outcome}.total"] == 0 for outcome in OUTCOMES)
     assert len(model.agents_by_type.get(Threat, [])) == 0
     assert row["defender_cost_usd"] == 0.0 and row["attacker_cost_usd"] == 0.0
+
+
+def test_finished_nights_are_not_kept_alive_by_mesa():
+    """Mesa 3.3's class-level Agent._ids would keep every model alive; a run night releases it."""
+    import gc
+    import weakref
+
+    import mesa
+
+    scenario = load_scenario(REFERENCE)
+    model = NightModel(scenario, seed=5)
+    model.run()
+    assert model not in mesa.Agent._ids
+    ref = weakref.ref(model)
+    del model
+    gc.collect()
+    assert ref() is None
