@@ -81,12 +81,26 @@ def cmd_run(args: argparse.Namespace) -> int:
         workers=workers,
         extra={"scenario_resolved": scenario.model_dump(mode="json", by_alias=True)},
     )
-    results.write_results(out, runs=runs, summary=summary, manifest=manifest, force=args.force)
+    extra_files, traced = None, ""
+    if args.trace:
+        from sim.trace import record_traces, traces_to_bytes
+
+        kept = range(min(args.trace, args.replications))
+        extra_files = traces_to_bytes(record_traces(scenario, seed, kept))
+        traced = f", trace-*.parquet of {len(kept)} replication(s)"
+    results.write_results(
+        out,
+        runs=runs,
+        summary=summary,
+        manifest=manifest,
+        force=args.force,
+        extra_files=extra_files,
+    )
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
         print(results.format_summary(summary))
-        print(f"\nwrote {out}/ (runs.parquet, summary.json, manifest.json) in {wall:.1f} s")
+        print(f"\nwrote {out}/ (runs.parquet, summary.json, manifest.json{traced}) in {wall:.1f} s")
     return EXIT_OK
 
 
@@ -120,6 +134,103 @@ def cmd_catalog(args: argparse.Namespace) -> int:
     else:
         print(catalog_table.format_catalog(catalog, sources=not args.no_sources))
     return EXIT_OK
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """salvo sweep: every design point of an experiment, replicated -> results folder."""
+    import shlex
+
+    from sim import experiment
+    from sim.runner import ExecutorError
+
+    prepared = experiment.prepare(args.experiment, seed=args.seed, replications=args.replications)
+    out = Path(args.out) if args.out else _default_out(prepared.name)
+    started = time.perf_counter()
+    try:
+        result = experiment.run_sweep(
+            prepared,
+            out,
+            workers=args.workers,
+            dask=args.dask,
+            resume=args.resume,
+            force=args.force,
+            progress=not args.quiet,
+            chunk_size=args.chunk_size,
+        )
+    except experiment.SweepInterrupted as stop:
+        again = ["salvo", "sweep", args.experiment, "--resume"]
+        for flag, value in (("--out", args.out), ("-n", args.replications), ("--seed", args.seed)):
+            again += [flag, str(value)] if value is not None else []
+        print(
+            f"salvo: interrupted; {stop.done} of {stop.total} replications are saved in "
+            f"{out}/\nresume with: {shlex.join(again)}",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    except ExecutorError as err:
+        print(f"salvo: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    print(experiment.format_sweep(prepared, result))
+    if result.already_complete:
+        print(f"{out}/ is already complete; nothing was run")
+    else:
+        wall = time.perf_counter() - started
+        print(f"wrote {out}/ ({', '.join(result.files)}) in {wall:.1f} s")
+    return EXIT_OK
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    """salvo plot: figures chosen by the files a results folder holds, into RESULTS/figures/."""
+    from sim import plots
+
+    if args.palette and args.format != "png":
+        print("salvo plot: --palette applies to --format png only", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        paths = plots.plot_results(
+            args.results,
+            fmt=args.format,
+            dpi=args.dpi,
+            borders=args.borders,
+            palette=args.palette,
+        )
+    except plots.ResultsFileError as err:
+        print(f"salvo plot: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except NotImplementedError as err:
+        print(f"salvo plot: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    for path in paths:
+        print(path)
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """salvo report: report.md and report.html (figures embedded) for a results folder."""
+    from sim import plots, report
+
+    try:
+        paths = report.write_report(args.results, borders=args.borders, dpi=args.dpi)
+    except plots.ResultsFileError as err:
+        print(f"salvo report: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    for path in paths:
+        print(path)
+    return EXIT_OK
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """salvo calibrate: fit the free parameters to observed nights -> calibration file."""
+    from sim import calibrate
+
+    return calibrate.command_calibrate(args)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """salvo validate: simulate observed nights, score the intervals against the baseline."""
+    from sim import calibrate
+
+    return calibrate.command_validate(args)
 
 
 # --------------------------------------------------------------------------- parser
@@ -165,6 +276,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print summary.json on stdout instead of the table"
     )
     run.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    run.add_argument(
+        "--trace", type=_positive_int, default=0, metavar="N",
+        help="also keep full traces (routes, shots, fates) of the first N replications as "
+        "trace-*.parquet, for the night map of 'salvo plot'",
+    )  # fmt: skip
     run.set_defaults(func=cmd_run)
 
     check = sub.add_parser(
@@ -186,6 +302,188 @@ def build_parser() -> argparse.ArgumentParser:
     cat.add_argument("--json", action="store_true", help="print the full catalogue as JSON")
     cat.add_argument("--no-sources", action="store_true", help="leave out the sources list")
     cat.set_defaults(func=cmd_catalog)
+
+    sweep = sub.add_parser(
+        "sweep",
+        help="run an experiment: many variants of a scenario, each replicated",
+        description="Run every design point of an experiment file (see "
+        "docs/experiment-reference.md) REPLICATIONS times and write runs.parquet, summary.csv, "
+        "parameters.csv, manifest.json (and sensitivity.csv for Sobol designs) to the results "
+        "folder. The numbers are the same on every executor and for any --workers; finished "
+        "replications are saved as they complete, so an interrupted sweep goes on with --resume.",
+    )
+    sweep.add_argument("experiment", metavar="EXPERIMENT", help="experiment YAML file")
+    sweep.add_argument(
+        "-w", "--workers", type=_positive_int, default=None,
+        help="local worker processes (default: all cores; 1 runs serially); with '--dask "
+        "local' the number of Dask workers",
+    )  # fmt: skip
+    sweep.add_argument(
+        "--dask", metavar="ADDRESS", default=None,
+        help="run on a Dask distributed cluster: a scheduler address (tcp://host:8786) or "
+        "'local' for a LocalCluster on this machine (127.0.0.1, no dashboard)",
+    )  # fmt: skip
+    sweep.add_argument(
+        "-o", "--out", default=None, help="results folder (default: results/<experiment name>/)"
+    )
+    sweep.add_argument(
+        "-n", "--replications", type=_positive_int, default=None,
+        help="replications per design point (default: the experiment's 'replications')",
+    )  # fmt: skip
+    sweep.add_argument(
+        "--seed", type=_seed, default=None,
+        help="base seed (default: the experiment's 'seed'); replication r of design point p "
+        "uses SeedSequence(seed, spawn_key=(p, r))",
+    )  # fmt: skip
+    again = sweep.add_mutually_exclusive_group()
+    again.add_argument(
+        "--resume", action="store_true",
+        help="finish an interrupted sweep in --out (refused if its inputs differ)",
+    )  # fmt: skip
+    again.add_argument(
+        "--force", action="store_true", help="delete an existing results folder and start over"
+    )
+    sweep.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    sweep.add_argument(
+        "--chunk-size", type=_positive_int, default=None, metavar="N",
+        help="replications per task and per saved chunk (default: about 4 tasks per worker, "
+        "at most 50); does not change the numbers",
+    )  # fmt: skip
+    sweep.set_defaults(func=cmd_sweep)
+
+    plot = sub.add_parser(
+        "plot",
+        help="draw the figures of a results folder",
+        description="Draw the figures a results folder's files allow (outcome distributions "
+        "and defence spending for 'salvo run'; a night map per traced replication) into "
+        "RESULTS/figures/ and print each path. Missing or unreadable files exit with status 2.",
+    )
+    plot.add_argument("results", metavar="RESULTS", help="results folder")
+    plot.add_argument(
+        "--format", choices=("png", "svg", "pdf"), default="png",
+        help="image format (default: png)",
+    )  # fmt: skip
+    plot.add_argument(
+        "--borders", metavar="PATH", default=None,
+        help="GeoJSON file of country outlines drawn under the night map "
+        "(default: a plain longitude/latitude grid)",
+    )  # fmt: skip
+    plot.add_argument(
+        "--dpi", type=_positive_int, default=150, help="resolution in dots per inch (default: 150)"
+    )
+    plot.add_argument(
+        "--palette", action="store_true",
+        help="PNG only: 8-bit colour from a fixed palette of the figure colours (files about a "
+        "third of the size, for web pages)",
+    )  # fmt: skip
+    plot.set_defaults(func=cmd_plot)
+
+    rep = sub.add_parser(
+        "report",
+        help="write report.md and report.html for a results folder",
+        description="Write RESULTS/report.md and RESULTS/report.html (figures embedded): what "
+        "was run, the summary table, the figures (drawn if missing) and, when the scenario "
+        "records observed counts, observed versus simulated.",
+    )
+    rep.add_argument("results", metavar="RESULTS", help="results folder")
+    rep.add_argument(
+        "--borders", metavar="PATH", default=None,
+        help="GeoJSON outlines for the night map, if it has to be drawn",
+    )  # fmt: skip
+    rep.add_argument(
+        "--dpi",
+        type=_positive_int,
+        default=150,
+        help="resolution of figures it draws (default: 150)",
+    )
+    rep.set_defaults(func=cmd_report)
+
+    cal = sub.add_parser(
+        "calibrate",
+        help="fit the free parameters to observed nights (writes a calibration file)",
+        description="Fit the free parameters of the night builder (deep shares, posture per "
+        "quarter, night-to-night spreads) to the intercepted counts of the nights in NIGHTS "
+        "(see docs/calibration.md and docs/cli-calibrate.md) and write the calibration file. "
+        "A malformed CSV exits with status 2 and FILE:LINE: column: message.",
+    )
+    cal.add_argument("nights", metavar="NIGHTS", help="observed nights CSV")
+    cal.add_argument(
+        "--template", default=None,
+        help="template scenario (default: scenarios/calibration-template.yaml)",
+    )  # fmt: skip
+    cal.add_argument(
+        "--start", default=None, metavar="CALIBRATION",
+        help="starting values, fixed values and builder from a calibration file "
+        "(default: the built-in defaults)",
+    )  # fmt: skip
+    cal.add_argument(
+        "--params", default=None, metavar="SPEC",
+        help="free parameters and bounds: a YAML file {name: [low, high]} or a list "
+        "'name=low:high,name2' (wildcards allowed, e.g. 'ew@*=0:0.6'); default: all",
+    )  # fmt: skip
+    cal.add_argument(
+        "-o", "--out", default="calibrated.yaml", help="calibration file to write "
+        "(default: calibrated.yaml)",
+    )  # fmt: skip
+    cal.add_argument("--force", action="store_true", help="overwrite an existing --out")
+    cal.add_argument("--seed", type=_seed, default=1, help="seed of the emulator runs and draws")
+    cal.add_argument(
+        "-w", "--workers", type=_positive_int, default=None,
+        help="worker processes for the emulator runs (default: all cores)",
+    )  # fmt: skip
+    cal.add_argument(
+        "--emulator-replications", type=_positive_int, default=8, metavar="N",
+        help="model runs per emulator grid cell (default: 8)",
+    )  # fmt: skip
+    cal.add_argument("--no-errors", action="store_true", help="skip the standard errors (Hessian)")
+    cal.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    cal.set_defaults(func=cmd_calibrate)
+
+    val = sub.add_parser(
+        "validate",
+        help="simulate observed nights and score the model against a baseline",
+        description="Simulate every night of NIGHTS with a calibration; per night and class "
+        "the observed intercepted count, the model median and 5-95 % interval; coverage of "
+        "the interval, its mean width and the MAE of the median, overall and by class, beside "
+        "the quarterly-rate baseline. Writes validation.csv and validation.json.",
+    )
+    val.add_argument("nights", metavar="NIGHTS", help="observed nights CSV")
+    val.add_argument(
+        "--scenario", default="scenarios/calibrated.yaml", metavar="CALIBRATION",
+        help="calibration file (default: scenarios/calibrated.yaml)",
+    )  # fmt: skip
+    val.add_argument(
+        "-n", "--replications", type=_positive_int, default=100,
+        help="replications per night (default: 100)",
+    )  # fmt: skip
+    val.add_argument("--seed", type=_seed, default=1, help="base seed (default: 1)")
+    val.add_argument(
+        "--fit-data", default=None, metavar="PATH",
+        help="nights the baseline is fitted on (default: NIGHTS; with --cv the training folds)",
+    )  # fmt: skip
+    val.add_argument(
+        "--cv", type=_positive_int, default=None, metavar="K",
+        help="K-fold cross-validation: refit on K-1 folds from the default starting values, "
+        "predict the K-th; scores pooled",
+    )  # fmt: skip
+    val.add_argument(
+        "--params", default=None, metavar="SPEC",
+        help="with --cv: the parameters refitted (as for calibrate; default: all)",
+    )  # fmt: skip
+    val.add_argument(
+        "-w", "--workers", type=_positive_int, default=None,
+        help="worker processes (default: all cores); does not change the numbers",
+    )  # fmt: skip
+    val.add_argument(
+        "-o", "--out", default=None,
+        help="folder for validation.csv and validation.json (default: results/validate-NIGHTS/)",
+    )  # fmt: skip
+    val.add_argument("--force", action="store_true", help="overwrite an existing --out folder")
+    val.add_argument(
+        "--json", action="store_true", help="print the scores as one JSON object on stdout"
+    )
+    val.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    val.set_defaults(func=cmd_validate)
     return parser
 
 

@@ -3,6 +3,10 @@
 The model produces one row per replication (the "runs" table, see ``summarise_runs``); this
 module turns it into ``summary.json``, a terminal report, ``manifest.json`` (provenance) and
 writes them atomically together with ``runs.parquet``.
+
+Sweeps (``salvo sweep``) add the chunk store (finished replications written as parquet files
+as they complete, so an interrupted sweep can resume) and the per-design-point statistics of
+``summary.csv`` (``sweep_point_stats``).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -600,3 +605,203 @@ def read_summary(path: Path | str) -> dict:
     if path.is_dir():
         path = path / SUMMARY_FILE
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+# --------------------------------------------------------------------------- sweeps
+
+SWEEP_SUMMARY_FILE = "summary.csv"
+SENSITIVITY_FILE = "sensitivity.csv"
+PARAMETERS_FILE = "parameters.csv"
+CHUNKS_DIR = ".chunks"
+
+# summary.csv: metric x group x statistic columns, named "<metric>.<group>.<stat>"
+SWEEP_METRICS: tuple[str, ...] = ("intercept_rate", "intercepted", "leaked")
+SWEEP_STATS: tuple[str, ...] = ("mean", "sd", "ci95_low", "ci95_high", "p05", "p50", "p95")
+# "drones" are drones with decoys and "missiles" every missile class, as the Air Force reports
+SWEEP_GROUPS: dict[str, tuple[str, ...]] = {
+    "total": CLASSES,
+    **{cls: (cls,) for cls in CLASSES},
+    "drones": REPORTED_CLASSES["drone"],
+    "missiles": REPORTED_CLASSES["missile"],
+}
+
+
+class ResultsFolderError(ResultsExistError):
+    """A results folder that may not be used as asked (exists, or holds another experiment)."""
+
+    def __init__(self, out_dir: Path | str, message: str) -> None:
+        self.out_dir = Path(out_dir)
+        Exception.__init__(self, message)
+
+
+def _stats(values: np.ndarray) -> dict[str, float]:
+    """describe() plus the 95 % CI of the mean, as floats (NaN when undefined)."""
+    base = describe(values)
+    lo, hi = mean_ci(values, 0.95) if values.size else (math.nan, math.nan)
+    out = {
+        "mean": base["mean"],
+        "sd": base["sd"],
+        "ci95_low": lo,
+        "ci95_high": hi,
+        "p05": base["p05"],
+        "p50": base["p50"],
+        "p95": base["p95"],
+    }
+    return {k: math.nan if v is None else float(v) for k, v in out.items()}
+
+
+def sweep_point_stats(runs: pd.DataFrame) -> dict[str, float]:
+    """Statistics of one design point's replications, the columns of a summary.csv row.
+
+    For every group (``total``, each class, ``drones`` = drone + decoy, ``missiles``):
+    ``launched.<group>`` (mean launched) and, for intercepted, leaked and intercept rate
+    (intercepted / launched, over replications that launched at least one of the group),
+    ``<metric>.<group>.<stat>`` with stat in mean, sd (ddof 1), ci95_low / ci95_high
+    (Student-t 95 % interval of the mean), p05, p50, p95.
+    """
+    if len(runs) == 0:
+        raise ValueError("no replications to summarise")
+    counts = {
+        (outcome, cls): _column(runs, f"{outcome}.{cls}")
+        for outcome in ("launched", "intercepted", "leaked")
+        for cls in CLASSES
+    }
+
+    def total(outcome: str, members: tuple[str, ...]) -> np.ndarray:
+        return np.sum([counts[outcome, cls] for cls in members], axis=0)
+
+    row: dict[str, float] = {}
+    for group, members in SWEEP_GROUPS.items():
+        row[f"launched.{group}"] = float(np.mean(total("launched", members)))
+    for metric in SWEEP_METRICS:
+        for group, members in SWEEP_GROUPS.items():
+            if metric == "intercept_rate":
+                launched = total("launched", members)
+                keep = launched > 0
+                values = total("intercepted", members)[keep] / launched[keep]
+            else:
+                values = total(metric, members)
+            for stat, value in _stats(np.asarray(values, dtype=float)).items():
+                row[f"{metric}.{group}.{stat}"] = value
+    return row
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write a file so readers see the old or the new content, never a partial one."""
+    path = Path(path)
+    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+_CHUNK_NAME = re.compile(r"^p(\d+)-r(\d+)\.parquet$")
+
+
+class ChunkStore:
+    """Finished replications of a sweep, one parquet file per finished task.
+
+    A chunk holds rows of one design point and is named ``p<point>-r<first replication>``;
+    it is written to a hidden temporary name and renamed into place, so a chunk file is
+    either complete or absent whenever the process is killed.
+    """
+
+    def __init__(self, folder: Path | str) -> None:
+        self.folder = Path(folder)
+
+    def write(self, rows: list[dict]) -> Path:
+        """Write one task's rows (all of one design point) atomically; return the file."""
+        if not rows:
+            raise ValueError("empty chunk")
+        points = {int(row["point"]) for row in rows}
+        if len(points) != 1:
+            raise ValueError("a chunk holds rows of one design point")
+        first = min(int(row["replication"]) for row in rows)
+        target = self.folder / f"p{points.pop():06d}-r{first:06d}.parquet"
+        tmp = self.folder / f".{target.name}.tmp-{os.getpid()}"
+        try:
+            pq.write_table(pa.Table.from_pylist(rows), tmp)
+            os.replace(tmp, target)
+        except BaseException:
+            _remove(tmp)
+            raise
+        return target
+
+    def remove_temporary(self) -> None:
+        """Delete half-written chunks left by a killed run."""
+        if self.folder.is_dir():
+            for path in self.folder.iterdir():
+                if path.name.startswith(".") and ".tmp-" in path.name:
+                    _remove(path)
+
+    def files(self) -> dict[int, list[Path]]:
+        """Chunk files by design point, each list in replication order."""
+        found: dict[int, list[tuple[int, Path]]] = {}
+        if self.folder.is_dir():
+            for path in self.folder.iterdir():
+                match = _CHUNK_NAME.match(path.name)
+                if match:
+                    found.setdefault(int(match[1]), []).append((int(match[2]), path))
+        return {p: [path for _, path in sorted(found[p])] for p in sorted(found)}
+
+    def done(self) -> dict[int, set[int]]:
+        """Finished replications by design point, read from the chunks.
+
+        A chunk that cannot be read (not a complete parquet file) is deleted, so its
+        replications run again. Raises ValueError if a replication is in two chunks.
+        """
+        out: dict[int, set[int]] = {}
+        for point, paths in self.files().items():
+            for path in paths:
+                try:
+                    table = pq.read_table(path, columns=["point", "replication"])
+                except Exception:
+                    _remove(path)
+                    continue
+                reps = table.column("replication").to_pylist()
+                seen = out.setdefault(point, set())
+                if set(table.column("point").to_pylist()) != {point} or seen & set(reps):
+                    raise ValueError(f"chunk {path} overlaps another chunk or is misnamed")
+                seen.update(reps)
+        return out
+
+    def columns(self) -> list[tuple[str, pa.DataType]]:
+        """Union of the chunks' columns in first-seen order (points in order), with types."""
+        types: dict[str, pa.DataType] = {}
+        for paths in self.files().values():
+            for path in paths:
+                for field in pq.read_schema(path):
+                    old = types.get(field.name)
+                    if old is None:
+                        types[field.name] = field.type
+                    elif old != field.type:
+                        types[field.name] = pa.float64()
+        return list(types.items())
+
+    @staticmethod
+    def read_table(paths: list[Path], columns: list[tuple[str, pa.DataType]]) -> pa.Table:
+        """The rows of some chunks (one design point's) sorted by replication, with exactly
+        `columns` (a column a chunk lacks, e.g. a defence type a design point leaves out, is
+        0)."""
+        tables = []
+        for path in paths:
+            table = pq.read_table(path)
+            arrays = []
+            for name, dtype in columns:
+                if name in table.column_names:
+                    column = table.column(name)
+                    arrays.append(column if column.type == dtype else column.cast(dtype))
+                else:
+                    arrays.append(pa.array(np.zeros(len(table)), type=pa.float64()).cast(dtype))
+            tables.append(pa.Table.from_arrays(arrays, names=[n for n, _ in columns]))
+        if not tables:
+            return pa.schema(columns).empty_table()
+        return pa.concat_tables(tables).sort_by("replication")
+
+    @classmethod
+    def read_rows(cls, paths: list[Path], columns: list[tuple[str, pa.DataType]]) -> pd.DataFrame:
+        """`read_table` as a pandas DataFrame."""
+        return cls.read_table(paths, columns).to_pandas()

@@ -4,17 +4,26 @@ Replication r of design point p draws from
 `numpy.random.SeedSequence(base_seed, spawn_key=(p, r))`; a single scenario is design
 point 0. Work is cut into chunks of replications; chunks go to a serial loop or a process
 pool, and the rows are put back in (point, replication) order.
+
+Sweeps (`sim.experiment`) stream chunks instead: an executor (`SerialExecutor`,
+`ProcessExecutor`, `DaskExecutor`, made by `make_executor`) runs tasks with a bounded number in
+flight and yields each chunk's rows as soon as it finishes, in whatever order they finish.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import multiprocessing
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, as_completed, wait
 from dataclasses import dataclass
+from typing import Any
 
+import mesa
 import numpy as np
 import pandas as pd
 
@@ -44,11 +53,24 @@ def run_task(task: Task) -> list[dict]:
     # a scenario with distributions is drawn anew each night, so nothing can be shared
     plan = None if task.scenario.has_distributions else NightPlan.from_scenario(task.scenario)
     for r in task.replications:
+        before = set(map(id, _AGENT_IDS))
         result = run_night(task.scenario, replication_rng(task.base_seed, task.point, r), plan)
+        _forget_models(before)
         row = {"point": task.point, "replication": r, "seed": task.base_seed}
         row.update(result.as_row())
         rows.append(row)
     return rows
+
+
+# Mesa 3 counts agent ids per model in a class-level dict keyed by the model, which keeps
+# every finished model (and its agents, ~0.7 MB a night) alive for the life of the process.
+_AGENT_IDS = mesa.agent.Agent._ids
+
+
+def _forget_models(before: set[int]) -> None:
+    """Drop the id counters of the models created since `before` (finished nights)."""
+    for model in [m for m in list(_AGENT_IDS) if id(m) not in before]:
+        _AGENT_IDS.pop(model, None)
 
 
 def default_workers() -> int:
@@ -111,17 +133,32 @@ def rows_to_frame(rows: list[dict]) -> pd.DataFrame:
 class Progress:
     """Replications done, on stderr: a bar on a terminal, a line per 10 % otherwise."""
 
-    def __init__(self, total: int, *, enabled: bool = True, label: str = "replications") -> None:
+    def __init__(
+        self,
+        total: int,
+        *,
+        enabled: bool = True,
+        label: str = "replications",
+        initial: int = 0,
+    ) -> None:
         self.total = total
-        self.done = 0
+        self.done = initial  # already done before this run started (a resumed sweep)
         self.enabled = enabled and total > 0
         self._bar = None
-        self._next_decile = 1
+        self._next_decile = initial * 10 // total + 1 if total > 0 else 1
         self._label = label
         if self.enabled and sys.stderr.isatty():
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total, unit="rep", desc=label, file=sys.stderr, leave=False)
+            self._bar = tqdm(
+                total=total,
+                initial=initial,
+                unit="rep",
+                desc=label,
+                file=sys.stderr,
+                leave=False,
+                dynamic_ncols=True,
+            )
 
     def __call__(self, rows: list[dict]) -> None:
         self.done += len(rows)
@@ -169,3 +206,198 @@ def run_replications(
     finally:
         bar.close()
     return rows_to_frame(rows)
+
+
+# --------------------------------------------------------------------------- executors
+
+
+class ExecutorError(Exception):
+    """An executor could not be started (Dask missing, scheduler unreachable)."""
+
+
+def _ignore_sigint() -> None:
+    """Worker initializer: Ctrl-C is the parent's business (it stops the pool cleanly)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class SerialExecutor:
+    """Run tasks one after the other in this process."""
+
+    workers = 1
+
+    def describe(self) -> dict[str, Any]:
+        """How the work ran, for the manifest."""
+        return {"kind": "serial", "workers": 1}
+
+    def map_unordered(
+        self, fn: Callable[[Any], Any], items: Iterable[Any], window: int | None = None
+    ) -> Iterator[Any]:
+        """`fn(item)` for every item, in order."""
+        for item in items:
+            yield fn(item)
+
+    def close(self, *, abort: bool = False) -> None:
+        """Nothing to release."""
+
+    def __enter__(self) -> SerialExecutor:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self.close(abort=exc_type is not None)
+
+
+class ProcessExecutor(SerialExecutor):
+    """A pool of local worker processes (spawned; they ignore Ctrl-C, the parent handles it)."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = max(1, int(workers))
+        # spawn, stated explicitly: Mesa sets it globally on import, and it is the start
+        # method that is safe with threads (Dask, BLAS) on every platform
+        context = multiprocessing.get_context("spawn")
+        self._pool = ProcessPoolExecutor(
+            max_workers=self.workers, mp_context=context, initializer=_ignore_sigint
+        )
+        self._pending: set[Future] = set()
+        self._closed = False
+
+    def describe(self) -> dict[str, Any]:
+        """How the work ran, for the manifest."""
+        return {"kind": "processes", "workers": self.workers}
+
+    def map_unordered(
+        self, fn: Callable[[Any], Any], items: Iterable[Any], window: int | None = None
+    ) -> Iterator[Any]:
+        """`fn(item)` for every item as they finish, with at most `window` submitted at once."""
+        window = max(1, window or 2 * self.workers)
+        source = iter(items)
+        exhausted = False
+        while True:
+            while not exhausted and len(self._pending) < window:
+                item = next(source, _END)
+                if item is _END:
+                    exhausted = True
+                else:
+                    self._pending.add(self._pool.submit(fn, item))
+            if not self._pending:
+                return
+            done, self._pending = wait(self._pending, return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=id):
+                yield future.result()
+
+    def close(self, *, abort: bool = False) -> None:
+        """Shut the pool down; on abort cancel queued work and stop the workers at once."""
+        if self._closed:
+            return
+        self._closed = True
+        if not abort:
+            self._pool.shutdown(wait=True)
+            return
+        for future in self._pending:
+            future.cancel()
+        processes = list((getattr(self._pool, "_processes", None) or {}).values())
+        for process in processes:
+            with contextlib.suppress(Exception):
+                process.terminate()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            with contextlib.suppress(Exception):
+                process.join(timeout=5)
+
+
+class DaskExecutor(SerialExecutor):
+    """A Dask distributed cluster: an existing scheduler, or `local` for a LocalCluster.
+
+    The local cluster runs `workers` single-threaded worker processes on this machine, bound to
+    127.0.0.1, with no dashboard. Workers of an existing cluster must have salvo installed.
+    """
+
+    def __init__(self, address: str, workers: int | None = None) -> None:
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:  # pragma: no cover - dask is an optional dependency
+            raise ExecutorError(
+                "--dask needs Dask distributed: pip install 'salvo-sim[dask]'"
+            ) from None
+        self.address = address
+        self._cluster = None
+        try:
+            if address == "local":
+                self._cluster = LocalCluster(
+                    n_workers=workers or default_workers(),
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                )
+                self._client = Client(self._cluster)
+            else:
+                self._client = Client(address, timeout="15s")
+        except (OSError, TimeoutError) as err:
+            if self._cluster is not None:
+                self._cluster.close()
+            raise ExecutorError(f"cannot reach the Dask scheduler at {address}: {err}") from None
+        self.workers = max(1, sum(self._client.nthreads().values()))
+        self._futures: list[Any] = []
+        self._closed = False
+
+    def describe(self) -> dict[str, Any]:
+        """How the work ran, for the manifest."""
+        return {"kind": "dask", "address": self.address, "workers": self.workers}
+
+    def map_unordered(
+        self, fn: Callable[[Any], Any], items: Iterable[Any], window: int | None = None
+    ) -> Iterator[Any]:
+        """`fn(item)` for every item as they finish, with at most `window` submitted at once."""
+        from distributed import as_completed as dask_as_completed
+
+        window = max(1, window or 2 * self.workers)
+        source = iter(items)
+        queue = dask_as_completed()
+        in_flight = 0
+        exhausted = False
+        while True:
+            while not exhausted and in_flight < window:
+                item = next(source, _END)
+                if item is _END:
+                    exhausted = True
+                else:
+                    future = self._client.submit(fn, item, pure=False)
+                    self._futures.append(future)
+                    queue.add(future)
+                    in_flight += 1
+            if in_flight == 0:
+                return
+            future = next(queue)
+            in_flight -= 1
+            result = future.result()
+            future.release()
+            self._futures = [f for f in self._futures if f is not future]
+            yield result
+
+    def close(self, *, abort: bool = False) -> None:
+        """Cancel outstanding work (on abort), close the client and a local cluster."""
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(Exception):
+            if abort and self._futures:
+                self._client.cancel(self._futures)
+        with contextlib.suppress(Exception):
+            self._client.close()
+        if self._cluster is not None:
+            with contextlib.suppress(Exception):
+                self._cluster.close()
+
+
+_END = object()
+
+
+def make_executor(
+    *, workers: int | None = None, dask: str | None = None
+) -> SerialExecutor | ProcessExecutor | DaskExecutor:
+    """The executor the CLI options ask for: Dask if `dask` is set, else processes or serial."""
+    if dask:
+        return DaskExecutor(dask, workers)
+    workers = workers or default_workers()
+    return SerialExecutor() if workers <= 1 else ProcessExecutor(workers)

@@ -1,0 +1,1606 @@
+"""Experiment files and `salvo sweep`: many variants of one scenario, on any executor, resumable.
+
+An experiment file (``experiments/*.yaml``) names a scenario, the parameters to vary (each a
+scenario field by its dotted path, e.g. ``salvo.shahed.count``, with a list of values or a
+range), a design (``grid``, ``lhs`` or ``sobol``), replications per design point and a base
+seed. ``prepare`` reads and checks it: every path exists, every design point makes a valid
+scenario, so a sweep never fails half way on bad input. ``run_sweep`` runs design point ``p``,
+replication ``r`` with ``numpy.random.SeedSequence(seed, spawn_key=(p, r))`` on the executor
+asked for, writes finished replications in chunks under ``DIR/.chunks/`` as they complete and
+finally ``runs.parquet``, ``summary.csv``, ``parameters.csv``, ``manifest.json`` (and
+``sensitivity.csv`` for Sobol designs). The file format reference is generated from the models
+here: ``python -m sim.experiment > docs/experiment-reference.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import contextlib
+import copy
+import difflib
+import hashlib
+import itertools
+import json
+import math
+import operator
+import os
+import re
+import shutil
+import sys
+import time
+import types
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import BaseModel, Field, model_validator
+
+from sim import __version__, results, schema_docs
+from sim import scenario as sc
+from sim.runner import Progress, Task, chunked, make_executor, run_task
+from sim.scenario import NonNegInt, Number, Scenario, Strict
+from sim.yamlio import (
+    ErrorLine,
+    InputError,
+    LoadedYaml,
+    PathError,
+    load_yaml,
+    unknown_message,
+    validate,
+)
+
+PositiveInt = Annotated[int, Field(gt=0, strict=True)]
+Kind = Literal["uncertainty", "lever"]
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+PATH_PATTERN = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"
+REGENERATE = "python -m sim.experiment > docs/experiment-reference.md"
+STATE_FILE = "state.json"
+# invalid design points reported before giving up listing them
+MAX_POINT_ERRORS = 10
+
+
+# --------------------------------------------------------------------------- expressions
+
+_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "round": round,
+    "floor": math.floor,
+    "ceil": math.ceil,
+    "int": int,
+    "float": float,
+    "min": min,
+    "max": max,
+    "abs": abs,
+}
+_BINARY: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
+}
+_UNARY: dict[type, Callable[[Any], Any]] = {ast.USub: operator.neg, ast.UAdd: operator.pos}
+RESERVED_NAMES = frozenset(
+    {"point", "replication", "replications", "seed", "defender_cost_usd", "attacker_cost_usd"}
+    | set(_FUNCTIONS)
+)
+
+
+def parse_expression(text: str) -> tuple[ast.Expression, list[str]]:
+    """Parse a `derived` expression; return its tree and the variable names it uses.
+
+    Allowed: numbers, names, + - * / // % **, unary minus, parentheses and calls of round,
+    floor, ceil, int, float, min, max, abs. Raises ValueError with a readable message.
+    """
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as err:
+        raise ValueError(f"invalid expression '{text}': {err.msg}") from None
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            if not isinstance(node.func, ast.Name) or node.func.id not in _FUNCTIONS:
+                shown = ast.unparse(node.func)
+                raise ValueError(unknown_message("function", shown, _FUNCTIONS))
+            if node.keywords:
+                raise ValueError(f"{node.func.id}() takes positional arguments only")
+        elif isinstance(node, ast.Name):
+            if node.id not in _FUNCTIONS and node.id not in names:
+                names.append(node.id)
+        elif isinstance(node, ast.Constant):
+            if isinstance(node.value, bool) or not isinstance(node.value, int | float):
+                raise ValueError(
+                    f"only numbers may be written in an expression, not {node.value!r}"
+                )
+        elif isinstance(node, ast.BinOp):
+            if type(node.op) not in _BINARY:
+                raise ValueError(f"operator '{ast.unparse(node)}' is not allowed")
+        elif isinstance(node, ast.UnaryOp):
+            if type(node.op) not in _UNARY:
+                raise ValueError(f"operator in '{ast.unparse(node)}' is not allowed")
+        elif not isinstance(node, ast.Expression | ast.Load | ast.operator | ast.unaryop):
+            raise ValueError(f"'{ast.unparse(node)}' is not allowed in an expression")
+    return tree, names
+
+
+def evaluate(tree: ast.Expression, env: dict[str, Any]) -> Any:
+    """Evaluate a tree from `parse_expression` with the variables in `env`."""
+
+    def ev(node: ast.AST) -> Any:
+        if isinstance(node, ast.Expression):
+            return ev(node.body)
+        if isinstance(node, ast.Constant):
+            return node.value
+        if isinstance(node, ast.Name):
+            return env[node.id]
+        if isinstance(node, ast.BinOp):
+            return _BINARY[type(node.op)](ev(node.left), ev(node.right))
+        if isinstance(node, ast.UnaryOp):
+            return _UNARY[type(node.op)](ev(node.operand))
+        if isinstance(node, ast.Call):
+            return _FUNCTIONS[node.func.id](*(ev(arg) for arg in node.args))  # type: ignore[attr-defined]
+        raise ValueError(f"cannot evaluate '{ast.unparse(node)}'")  # pragma: no cover
+
+    return ev(tree)
+
+
+# --------------------------------------------------------------------------- file models
+
+
+class Parameter(Strict):
+    """A varied input: a scenario field named by its dotted path, with values or a range.
+
+    Give either `values` (a list; any YAML value the field accepts) or a range (`low`, `high`
+    and optionally `distribution`). A parameter without `path` is a free variable for
+    `derived` entries (e.g. a missile share that sets several group counts).
+    """
+
+    kind: Kind = Field(
+        description="`uncertainty`: what the defender does not control (attacker choices, "
+        "weather, kill probabilities); `lever`: a defender choice (batteries, interceptors, "
+        "money). Kept in the outputs (parameters.csv, manifest.json, runs.parquet metadata)."
+    )
+    path: Annotated[str, Field(pattern=PATH_PATTERN)] | None = Field(
+        default=None,
+        description="Dotted path of the scenario field set, e.g. `salvo.shahed.count`, "
+        "`defences.kyiv_mfg.count`, `ew.suppression.drone`, `catalog.threats.shahed.speed_kmh` "
+        "(a catalogue override merged onto the shipped type). Without a path the parameter is "
+        "a variable that `derived` entries use.",
+    )
+    values: list[Any] | None = Field(
+        default=None,
+        min_length=1,
+        description="The values to try (grid: every one; lhs/sobol: drawn with equal probability).",
+    )
+    low: Number | None = Field(default=None, description="Lower end of a range.")
+    high: Number | None = Field(default=None, description="Upper end of a range.")
+    distribution: Literal["uniform", "loguniform", "integer"] | None = Field(
+        default=None,
+        description="How a range is sampled (lhs, sobol): `uniform` (default), `loguniform` "
+        "(uniform in log; low > 0) or `integer` (whole numbers low..high, equally likely).",
+    )
+    description: str = Field(default="", description="What the parameter means (free text).")
+
+    @model_validator(mode="after")
+    def _values_or_range(self) -> Parameter:
+        has_range = self.low is not None or self.high is not None
+        if self.values is not None:
+            if has_range:
+                which = "low" if self.low is not None else "high"
+                raise PathError((which,), "give either `values` or a range (`low`, `high`)")
+            if self.distribution is not None:
+                raise PathError(
+                    ("distribution",), "`distribution` applies to a range (`low`, `high`)"
+                )
+            return self
+        if not has_range:
+            raise PathError((), "give either `values` (a list) or a range (`low` and `high`)")
+        for end in ("low", "high"):
+            if getattr(self, end) is None:
+                raise PathError((end,), f"a range needs both `low` and `high`; `{end}` is missing")
+        assert self.low is not None and self.high is not None
+        if self.low > self.high:
+            raise PathError(("low",), f"low {self.low:g} is above high {self.high:g}")
+        if self.distribution == "loguniform" and self.low <= 0:
+            raise PathError(("low",), f"a loguniform range needs low > 0, got {self.low:g}")
+        if self.distribution == "integer":
+            for end in ("low", "high"):
+                value = getattr(self, end)
+                if not float(value).is_integer():
+                    raise PathError(
+                        (end,), f"an integer range needs whole numbers, got {end} {value:g}"
+                    )
+        return self
+
+
+class Derived(Strict):
+    """A value computed for each design point from the parameters, optionally set at a path.
+
+    `value` is an arithmetic expression of parameter names and earlier `derived` names:
+    numbers, `+ - * / // % **`, parentheses and the functions round, floor, ceil, int, float,
+    min, max, abs. `round(x)` rounds half to even and gives a whole number, as counts need.
+    """
+
+    value: str = Field(description="The expression, e.g. `round(drones * 384 / 574)`.")
+    path: Annotated[str, Field(pattern=PATH_PATTERN)] | None = Field(
+        default=None,
+        description="Dotted path of the scenario field set to the value; without a path the "
+        "value is an intermediate that later `derived` entries may use.",
+    )
+    description: str = Field(default="", description="What the value means (free text).")
+
+    @model_validator(mode="after")
+    def _parses(self) -> Derived:
+        try:
+            parse_expression(self.value)
+        except ValueError as err:
+            raise PathError(("value",), str(err)) from None
+        return self
+
+
+class GridDesign(Strict):
+    """Full factorial: every combination of the parameters' `values`.
+
+    Points are numbered in file order of the parameters, the last one varying fastest. Every
+    parameter needs `values`.
+    """
+
+    type: Literal["grid"] = Field(description="`grid`.")
+
+
+class LHSDesign(Strict):
+    """Latin hypercube sample of `points` design points (scipy.stats.qmc.LatinHypercube)."""
+
+    type: Literal["lhs"] = Field(description="`lhs`.")
+    points: PositiveInt = Field(description="Number of design points.")
+    seed: NonNegInt | None = Field(
+        default=None, description="Seed of the sample (default: the experiment's seed)."
+    )
+
+
+class SobolDesign(Strict):
+    """Saltelli sample for Sobol' sensitivity indices (SALib.sample.sobol, scrambled).
+
+    `base_samples` × (D + 2) design points for D parameters: first-order and total indices
+    are estimated (second-order indices are not, so the sample is N·(D + 2), not N·(2D + 2)).
+    The run writes `sensitivity.csv`.
+    """
+
+    type: Literal["sobol"] = Field(description="`sobol`.")
+    base_samples: PositiveInt = Field(
+        description="N, a power of 2 (the Sobol' sequence's balance needs it), e.g. 32 or 64."
+    )
+    seed: NonNegInt | None = Field(
+        default=None,
+        description="Seed of the sample and of the bootstrap confidence intervals "
+        "(default: the experiment's seed).",
+    )
+
+    @model_validator(mode="after")
+    def _power_of_two(self) -> SobolDesign:
+        n = self.base_samples
+        if n & (n - 1):
+            lower = 1 << (n.bit_length() - 1)
+            raise PathError(
+                ("base_samples",),
+                f"{n} is not a power of 2; use {lower} or {lower * 2}",
+            )
+        return self
+
+
+Design = Annotated[GridDesign | LHSDesign | SobolDesign, Field(discriminator="type")]
+
+
+class Experiment(Strict):
+    """An experiment: a scenario, the parameters to vary, a design, replications and a seed."""
+
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")] = Field(
+        description="Name of the experiment; results go to `results/<name>/` by default."
+    )
+    description: str = Field(default="", description="What the experiment asks (free text).")
+    scenario: Annotated[str, Field(min_length=1)] = Field(
+        description="The scenario file, relative to the experiment file."
+    )
+    seed: NonNegInt | None = Field(
+        default=None,
+        description="Base seed: replication r of design point p uses "
+        "`numpy.random.SeedSequence(seed, spawn_key=(p, r))` (default: the scenario's seed; "
+        "`salvo sweep --seed` overrides).",
+    )
+    replications: PositiveInt = Field(
+        description="Replications per design point (`salvo sweep --replications` overrides)."
+    )
+    design: Design
+    parameters: Annotated[dict[str, Parameter], Field(min_length=1)] = Field(
+        description="The varied parameters by name (a name is a letter or _ then letters, "
+        "digits, _)."
+    )
+    derived: dict[str, Derived] = Field(
+        default={},
+        description="Values computed from the parameters at each design point, in order.",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Experiment:
+        for section, entries in (("parameters", self.parameters), ("derived", self.derived)):
+            for name in entries:
+                if not re.match(NAME_PATTERN, name):
+                    raise PathError(
+                        (section, name),
+                        f"'{name}' is not a valid name: a letter or _ then letters, digits, _",
+                    )
+                if name in RESERVED_NAMES:
+                    raise PathError((section, name), f"'{name}' is a reserved name")
+        for name in self.derived:
+            if name in self.parameters:
+                raise PathError(("derived", name), f"'{name}' is already a parameter")
+        if isinstance(self.design, GridDesign):
+            for name, parameter in self.parameters.items():
+                if parameter.values is None:
+                    raise PathError(
+                        ("parameters", name),
+                        "a grid design needs `values`; list them or use design type lhs/sobol",
+                    )
+        known = list(self.parameters)
+        used: set[str] = set()
+        for name, entry in self.derived.items():
+            _, names = parse_expression(entry.value)
+            for var in names:
+                if var not in known:
+                    hint = unknown_message("name", var, known)
+                    if var in self.derived:
+                        hint += " (a derived value may use only those listed before it)"
+                    raise PathError(("derived", name, "value"), hint)
+            used.update(names)
+            known.append(name)
+        for name, parameter in self.parameters.items():
+            if parameter.path is None and name not in used:
+                raise PathError(
+                    ("parameters", name, "path"),
+                    "a parameter needs a `path`, or a `derived` entry that uses it",
+                )
+        seen: dict[str, str] = {}
+        for section, entries in (("parameters", self.parameters), ("derived", self.derived)):
+            for name, entry in entries.items():
+                if entry.path is None:
+                    continue
+                for other_path, other in seen.items():
+                    a, b = entry.path + ".", other_path + "."
+                    if a.startswith(b) or b.startswith(a):
+                        raise PathError(
+                            (section, name, "path"), f"{entry.path} is also set by {other}"
+                        )
+                seen[entry.path] = f"{section}.{name}"
+        return self
+
+
+# --------------------------------------------------------------------------- paths
+
+
+def _members(tp: Any) -> list[Any]:
+    """Annotated / Optional / Union -> the concrete alternatives."""
+    origin = get_origin(tp)
+    if origin is Annotated:
+        return _members(get_args(tp)[0])
+    if origin is Union or origin is types.UnionType:
+        out: list[Any] = []
+        for arg in get_args(tp):
+            if arg is not type(None):
+                out.extend(_members(arg))
+        return out
+    return [tp]
+
+
+def _is_model(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, BaseModel)
+
+
+def _tag_matches(model: type[BaseModel], node: dict) -> bool:
+    """False if `node` sets a single-valued Literal field (a union tag) to another value."""
+    for name, info in model.model_fields.items():
+        key = info.alias or name
+        literal = [a for a in _members(info.annotation) if get_origin(a) is Literal]
+        if key in node and literal and node[key] not in get_args(literal[0]):
+            return False
+    return True
+
+
+_KEY_WHAT: dict[tuple[str, ...], str] = {
+    ("salvo",): "salvo group",
+    ("defences",): "defence group",
+    ("launch_sites",): "launch site",
+    ("targets",): "target",
+    ("catalog", "threats"): "threat type",
+    ("catalog", "defences"): "defence type",
+}
+
+
+def resolve_path(text: str, data: dict, catalog_ids: dict[str, list[str]]) -> tuple[Any, ...]:
+    """Check a dotted path against the scenario schema and the file's data.
+
+    Returns the path's parts (list items as ints). A field may be absent from the file if the
+    schema has it (it is then created); names the file chooses (salvo and defence groups,
+    sites, targets) must exist in it, catalogue types in the catalogue. Raises ValueError with
+    a message (and a did-you-mean suggestion) otherwise.
+    """
+    kinds: list[Any] = [Scenario]
+    node: Any = data
+    present = True
+    out: list[Any] = []
+    for raw in text.split("."):
+        here = ".".join(str(p) for p in out)
+        models = [t for t in kinds if _is_model(t)]
+        maps = [t for t in kinds if get_origin(t) is dict]
+        seqs = [t for t in kinds if get_origin(t) in (list, tuple)]
+        if present and node is not None:
+            if isinstance(node, dict):
+                seqs = []
+                models = [m for m in models if _tag_matches(m, node)] or models
+            elif isinstance(node, list):
+                models, maps = [], []
+            else:
+                models, maps, seqs = [], [], []
+        part: Any = raw
+        if models:
+            fields: dict[str, list[Any]] = {}
+            for model in models:
+                for name, info in model.model_fields.items():
+                    fields.setdefault(info.alias or name, []).append(info.annotation)
+            if raw not in fields:
+                message = unknown_message("field", raw, fields)
+                where = f" in {here}" if here else " at the top of a scenario"
+                raise ValueError(message.replace(f"'{raw}'", f"'{raw}'{where}", 1))
+            kinds = [m for ann in fields[raw] for m in _members(ann)]
+        elif maps:
+            key_type, value_type = get_args(maps[0])
+            literals = [k for k in _members(key_type) if get_origin(k) is Literal]
+            if literals:
+                allowed = list(get_args(literals[0]))
+            else:
+                allowed = list(node) if present and isinstance(node, dict) else []
+                for extra in catalog_ids.get(here, []):
+                    if extra not in allowed:
+                        allowed.append(extra)
+            if raw not in allowed:
+                what = _KEY_WHAT.get(tuple(out), f"key of {here}")
+                raise ValueError(unknown_message(what, raw, allowed))
+            kinds = _members(value_type)
+        elif seqs:
+            if not present or not isinstance(node, list):
+                raise ValueError(
+                    f"{here} is not written in the scenario, so its items cannot be set one by "
+                    f"one; vary the whole of {here}"
+                )
+            if not raw.isdigit():
+                raise ValueError(
+                    f"{here} is a list: name an item by its number 0-{len(node) - 1}, not '{raw}'"
+                )
+            part = int(raw)
+            if part >= len(node):
+                raise ValueError(f"{here} has {len(node)} items (0-{len(node) - 1}), not {part}")
+            args = get_args(seqs[0])
+            if get_origin(seqs[0]) is list or (len(args) == 2 and args[1] is Ellipsis):
+                kinds = _members(args[0])
+            else:
+                kinds = _members(args[part]) if part < len(args) else [Any]
+        else:
+            shown = schema_docs.type_text(kinds[0]) if kinds else "a value"
+            raise ValueError(f"{here} is a single value ({shown}); it has no field '{raw}'")
+        out.append(part)
+        in_dict = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int)
+        if present and (in_dict or in_list):
+            node = node[part]
+        else:
+            present, node = False, None
+    return tuple(out)
+
+
+def set_path(data: dict, parts: Sequence[Any], value: Any) -> None:
+    """Set `value` at `parts` in raw scenario data, creating absent mappings on the way."""
+    node: Any = data
+    for part in parts[:-1]:
+        child = node[part] if isinstance(node, list) else node.get(part)
+        if not isinstance(child, dict | list):
+            child = {}
+            node[part] = child
+        node = child
+    node[parts[-1]] = copy.deepcopy(value)
+
+
+# --------------------------------------------------------------------------- validation speed
+
+_CATALOG_DATA: dict[str, Any] | None = None
+
+
+@contextlib.contextmanager
+def _catalog_parsed_once() -> Iterator[None]:
+    """Parse the shipped catalogue once while many design points are validated.
+
+    `sim.scenario.default_catalog_data` parses the catalogue YAML on every call (~70 ms per
+    scenario); validating hundreds of design points would take minutes. Within this block it
+    returns deep copies of one parsed copy instead (same data, ~1 ms).
+    """
+    global _CATALOG_DATA
+    original = sc.default_catalog_data
+    if _CATALOG_DATA is None:
+        _CATALOG_DATA = original()
+    cached = _CATALOG_DATA
+    sc.default_catalog_data = lambda: copy.deepcopy(cached)
+    try:
+        yield
+    finally:
+        sc.default_catalog_data = original
+
+
+# --------------------------------------------------------------------------- design
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A parameter or derived value: what it sets and how its column is named."""
+
+    section: str  # "parameters" or "derived"
+    name: str
+    path: str | None
+    parts: tuple[Any, ...] | None
+    kind: str  # uncertainty, lever or derived
+
+    @property
+    def column(self) -> str:
+        """The runs.parquet / summary.csv column: the path, or the name without one."""
+        return self.path or self.name
+
+
+@dataclass(frozen=True)
+class DesignPoint:
+    """One design point: the value of every parameter and derived entry by name."""
+
+    index: int
+    values: dict[str, Any]
+    choices: dict[str, int]  # parameter name -> index into its `values` list, if any
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars -> Python numbers (strict scenario fields refuse numpy integers)."""
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return value
+
+
+def from_unit(parameter: Parameter, u: float) -> tuple[Any, int | None]:
+    """Map u in [0, 1) to a parameter value (and the index into `values`, if a list)."""
+    if parameter.values is not None:
+        k = min(int(u * len(parameter.values)), len(parameter.values) - 1)
+        return copy.deepcopy(parameter.values[k]), k
+    assert parameter.low is not None and parameter.high is not None
+    low, high = float(parameter.low), float(parameter.high)
+    dist = parameter.distribution or "uniform"
+    if dist == "integer":
+        lo, hi = int(low), int(high)
+        return min(hi, lo + math.floor(u * (hi - lo + 1))), None
+    if dist == "loguniform":
+        return math.exp(math.log(low) + u * (math.log(high) - math.log(low))), None
+    return low + u * (high - low), None
+
+
+def unit_sample(experiment: Experiment, design_seed: int) -> np.ndarray | None:
+    """The design's points in the unit hypercube (None for a grid)."""
+    design = experiment.design
+    d = len(experiment.parameters)
+    if isinstance(design, LHSDesign):
+        from scipy.stats import qmc
+
+        return qmc.LatinHypercube(d=d, rng=np.random.default_rng(design_seed)).random(design.points)
+    if isinstance(design, SobolDesign):
+        from SALib.sample import sobol as sobol_sample
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return sobol_sample.sample(
+                sobol_problem(experiment),
+                design.base_samples,
+                calc_second_order=False,
+                scramble=True,
+                seed=design_seed,
+            )
+    return None
+
+
+def sobol_problem(experiment: Experiment) -> dict[str, Any]:
+    """SALib's problem: one unit interval per parameter (values are mapped by `from_unit`)."""
+    names = list(experiment.parameters)
+    return {"num_vars": len(names), "names": names, "bounds": [[0.0, 1.0]] * len(names)}
+
+
+def design_size(experiment: Experiment) -> int:
+    """Number of design points: grid the product of the value counts, lhs `points`, sobol
+    N·(D + 2)."""
+    design = experiment.design
+    if isinstance(design, GridDesign):
+        return math.prod(len(p.values or ()) for p in experiment.parameters.values())
+    if isinstance(design, LHSDesign):
+        return design.points
+    return design.base_samples * (len(experiment.parameters) + 2)
+
+
+# --------------------------------------------------------------------------- prepared experiment
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class PreparedExperiment:
+    """A checked experiment: every design point is known to make a valid scenario."""
+
+    experiment: Experiment
+    path: Path
+    text: str
+    loaded: LoadedYaml
+    scenario_path: Path
+    scenario_text: str
+    scenario_yaml: LoadedYaml
+    seed: int
+    replications: int
+    design_seed: int
+    entries: list[Entry]
+    points: list[DesignPoint]
+    _trees: dict[str, ast.Expression] = field(default_factory=dict, repr=False)
+
+    @property
+    def name(self) -> str:
+        """The experiment's name."""
+        return self.experiment.name
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 of everything that fixes the numbers: experiment, scenario and catalogue
+        texts, the effective seed and replications (a resumed folder must match it)."""
+        digest = hashlib.sha256()
+        catalog = [
+            (sc.CATALOG_DIR / f).read_text(encoding="utf-8")
+            for f in ("threats.yaml", "defences.yaml")
+        ]
+        for part in (self.text, self.scenario_text, *catalog, str(self.seed)):
+            digest.update(_sha256(part).encode())
+        digest.update(str(self.replications).encode())
+        return digest.hexdigest()
+
+    def scenario_data(self, point: int) -> dict:
+        """The raw scenario data of a design point (the file's data with the point's values)."""
+        data = copy.deepcopy(self.scenario_yaml.data)
+        values = self.points[point].values
+        for entry in self.entries:
+            if entry.parts is not None:
+                set_path(data, entry.parts, values[entry.name])
+        return data
+
+    def scenario_for(self, point: int) -> Scenario:
+        """The validated scenario of a design point."""
+        loaded = LoadedYaml(
+            data=self.scenario_data(point),
+            file=self.scenario_yaml.file,
+            lines=self.scenario_yaml.lines,
+        )
+        with _catalog_parsed_once():
+            return sc.scenario_from_data(loaded)
+
+    def design_row(self, point: int) -> dict[str, Any]:
+        """Column -> value of a design point (parameters, then derived values)."""
+        values = self.points[point].values
+        return {entry.column: values[entry.name] for entry in self.entries}
+
+    def describe(self) -> dict[str, Any]:
+        """The design as JSON data, for the manifest."""
+        design = self.experiment.design.model_dump(mode="json")
+        design.update(
+            {
+                "seed": self.design_seed,
+                "points": len(self.points),
+                "replications": self.replications,
+            }
+        )
+        if isinstance(self.experiment.design, SobolDesign):
+            design["calc_second_order"] = False
+        params = []
+        for entry in self.entries:
+            spec = (
+                self.experiment.parameters[entry.name]
+                if entry.section == "parameters"
+                else self.experiment.derived[entry.name]
+            )
+            info = {"name": entry.name, "column": entry.column, "kind": entry.kind}
+            info.update(spec.model_dump(mode="json", exclude_none=True, exclude_defaults=True))
+            params.append(info)
+        design["parameters"] = params
+        return design
+
+
+def _line(loaded: LoadedYaml, *path: Any) -> int | None:
+    return loaded.line_of(path)
+
+
+def _error(loaded: LoadedYaml, path: tuple[Any, ...], message: str) -> ErrorLine:
+    return ErrorLine(loaded.file, loaded.line_of(path), ".".join(str(p) for p in path), message)
+
+
+def _show_value(value: Any) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, str) else value
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def prepare(
+    path: str | Path, *, seed: int | None = None, replications: int | None = None
+) -> PreparedExperiment:
+    """Read an experiment file and check it completely before anything runs.
+
+    Raises InputError (``FILE:LINE: field.path: message`` lines) for a bad file, a path that
+    is not a scenario field, a bad range, or a design point that makes an invalid scenario.
+    `seed` and `replications` override the file's.
+    """
+    path = Path(path)
+    loaded = load_yaml(path)
+    experiment = validate(Experiment, loaded)
+    text = path.read_text(encoding="utf-8-sig")
+
+    scenario_path = path.parent / experiment.scenario
+    if not scenario_path.is_file():
+        reason = "is a folder" if scenario_path.is_dir() else "does not exist"
+        raise InputError([_error(loaded, ("scenario",), f"scenario file {scenario_path} {reason}")])
+    scenario_yaml = load_yaml(scenario_path)
+    with _catalog_parsed_once():
+        base = sc.scenario_from_data(scenario_yaml)
+        catalog_data = sc.default_catalog_data()
+    scenario_text = scenario_path.read_text(encoding="utf-8-sig")
+
+    raw_catalog = scenario_yaml.data.get("catalog") or {}
+    catalog_ids: dict[str, list[str]] = {}
+    for section in ("threats", "defences"):
+        ids = list(catalog_data[section])
+        own = raw_catalog.get(section) if isinstance(raw_catalog, dict) else None
+        ids += [k for k in (own or {}) if k not in ids]
+        catalog_ids[f"catalog.{section}"] = ids
+
+    entries: list[Entry] = []
+    errors: list[ErrorLine] = []
+    for section, specs in (("parameters", experiment.parameters), ("derived", experiment.derived)):
+        for name, spec in specs.items():
+            parts = None
+            if spec.path is not None:
+                try:
+                    parts = resolve_path(spec.path, scenario_yaml.data, catalog_ids)
+                except ValueError as err:
+                    errors.append(_error(loaded, (section, name, "path"), str(err)))
+            kind = spec.kind if isinstance(spec, Parameter) else "derived"
+            entries.append(Entry(section, name, spec.path, parts, kind))
+    if errors:
+        raise InputError(errors)
+
+    if seed is None:
+        seed = base.seed if experiment.seed is None else experiment.seed
+    replications = experiment.replications if replications is None else replications
+    design_seed = getattr(experiment.design, "seed", None)
+    design_seed = seed if design_seed is None else design_seed
+
+    trees = {name: parse_expression(d.value)[0] for name, d in experiment.derived.items()}
+    points = _design_points(experiment, design_seed, trees, loaded)
+    prepared = PreparedExperiment(
+        experiment=experiment,
+        path=path,
+        text=text,
+        loaded=loaded,
+        scenario_path=scenario_path,
+        scenario_text=scenario_text,
+        scenario_yaml=scenario_yaml,
+        seed=seed,
+        replications=replications,
+        design_seed=design_seed,
+        entries=entries,
+        points=points,
+        _trees=trees,
+    )
+    _check_points(prepared)
+    return prepared
+
+
+def _design_points(
+    experiment: Experiment,
+    design_seed: int,
+    trees: dict[str, ast.Expression],
+    loaded: LoadedYaml,
+) -> list[DesignPoint]:
+    """Every design point's parameter values, then its derived values."""
+    params = experiment.parameters
+    names = list(params)
+    raw: list[tuple[dict[str, Any], dict[str, int]]] = []
+    sample = unit_sample(experiment, design_seed)
+    if sample is None:
+        ranges = [range(len(params[n].values or ())) for n in names]
+        for combo in itertools.product(*ranges):
+            choices = dict(zip(names, combo, strict=True))
+            values = {n: copy.deepcopy((params[n].values or [])[k]) for n, k in choices.items()}
+            raw.append((values, choices))
+    else:
+        for row in sample:
+            values, choices = {}, {}
+            for n, u in zip(names, row, strict=True):
+                value, k = from_unit(params[n], float(u))
+                values[n] = _plain(value)
+                if k is not None:
+                    choices[n] = k
+            raw.append((values, choices))
+
+    points: list[DesignPoint] = []
+    errors: list[ErrorLine] = []
+    for index, (values, choices) in enumerate(raw):
+        env = dict(values)
+        for name, tree in trees.items():
+            try:
+                env[name] = _plain(evaluate(tree, env))
+            except (ArithmeticError, ValueError, TypeError) as err:
+                errors.append(
+                    _error(
+                        loaded,
+                        ("derived", name, "value"),
+                        f"design point {index} ({_assignment(values)}): {err}",
+                    )
+                )
+                break
+        points.append(DesignPoint(index, env, choices))
+        if len(errors) >= MAX_POINT_ERRORS:
+            break
+    if errors:
+        raise InputError(errors)
+    return points
+
+
+def _assignment(values: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={_show_value(v)}" for k, v in values.items())
+
+
+def _overlaps(a: str, b: str) -> bool:
+    a, b = a + ".", b + "."
+    return a.startswith(b) or b.startswith(a)
+
+
+def _check_points(prepared: PreparedExperiment) -> None:
+    """Validate the scenario of every design point; report the first few that fail."""
+    errors: list[ErrorLine] = []
+    bad = 0
+    loaded = prepared.loaded
+    setters = [e for e in prepared.entries if e.path is not None]
+    for point in prepared.points:
+        try:
+            prepared.scenario_for(point.index)
+        except InputError as err:
+            bad += 1
+            if bad > MAX_POINT_ERRORS:
+                continue
+            for problem in err.errors:
+                blamed = [e for e in setters if _overlaps(e.path or "", problem.path)] or setters
+                entry = blamed[0]
+                where: tuple[Any, ...] = (entry.section, entry.name)
+                if entry.name in point.choices:
+                    where += ("values", point.choices[entry.name])
+                sets = ", ".join(f"{e.path}={_show_value(point.values[e.name])}" for e in blamed)
+                detail = f"{problem.path}: {problem.message}" if problem.path else problem.message
+                message = f"design point {point.index} sets {sets}: {detail}"
+                errors.append(_error(loaded, where, message))
+    if bad > MAX_POINT_ERRORS:
+        errors.append(
+            _error(
+                loaded,
+                ("design",),
+                f"{bad} of {len(prepared.points)} design points make an invalid scenario "
+                f"(the first {MAX_POINT_ERRORS} are listed)",
+            )
+        )
+    if errors:
+        raise InputError(errors)
+
+
+# --------------------------------------------------------------------------- running
+
+
+class SweepInterrupted(Exception):
+    """Ctrl-C during a sweep: the finished replications are saved; `--resume` goes on."""
+
+    def __init__(self, out: Path, done: int, total: int) -> None:
+        self.out, self.done, self.total = out, done, total
+        super().__init__(f"interrupted with {done} of {total} replications saved in {out}")
+
+
+@dataclass
+class SweepResult:
+    """What a sweep produced (the files are in `out`)."""
+
+    out: Path
+    summary: pd.DataFrame
+    sensitivity: pd.DataFrame | None
+    manifest: dict
+    ran: int  # replications run by this call
+    already_complete: bool = False
+    files: list[str] = field(default_factory=list)
+
+
+def default_chunk_size(total: int, replications: int, workers: int) -> int:
+    """Replications per task: about four tasks per worker, at most 50 and one point's worth."""
+    per_worker = -(-total // (4 * max(1, workers)))
+    return max(1, min(50, replications, per_worker))
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _is_results_folder(out: Path) -> bool:
+    names = {p.name for p in out.iterdir()}
+    return not names or bool(names & {results.CHUNKS_DIR, results.MANIFEST_FILE, results.RUNS_FILE})
+
+
+def _stored_fingerprint(out: Path) -> str | None:
+    state = _read_json(out / results.CHUNKS_DIR / STATE_FILE)
+    if state is None:
+        manifest = _read_json(out / results.MANIFEST_FILE) or {}
+        state = manifest.get("experiment") if isinstance(manifest.get("experiment"), dict) else {}
+    value = state.get("fingerprint") if state else None
+    return value if isinstance(value, str) else None
+
+
+def run_sweep(
+    prepared: PreparedExperiment,
+    out: str | Path,
+    *,
+    workers: int | None = None,
+    dask: str | None = None,
+    resume: bool = False,
+    force: bool = False,
+    progress: bool = True,
+    chunk_size: int | None = None,
+    command: str = "sweep",
+) -> SweepResult:
+    """Run every replication of every design point not yet in `out`, then write the outputs.
+
+    Without `resume`/`force` an existing `out` is refused (ResultsFolderError), as is, with
+    `resume`, a folder of a different experiment. Ctrl-C raises SweepInterrupted after
+    stopping the workers; what finished is kept for `resume`.
+    """
+    out = Path(out)
+    chunks = out / results.CHUNKS_DIR
+    fingerprint = prepared.fingerprint
+    fresh = not out.exists()
+    if not fresh:
+        if resume:
+            stored = _stored_fingerprint(out)
+            if stored is None and any(out.iterdir()):
+                raise results.ResultsFolderError(
+                    out,
+                    f"results folder {out} was not written by salvo sweep; use --force to "
+                    "replace it or another --out",
+                )
+            if stored is not None and stored != fingerprint:
+                raise results.ResultsFolderError(
+                    out,
+                    f"results folder {out} holds a different experiment (experiment, scenario, "
+                    "seed or replications differ); --resume needs the same inputs. Use "
+                    "--force to start over or another --out",
+                )
+            if stored is not None and not chunks.exists():
+                return _complete_result(out)
+        elif force:
+            if not _is_results_folder(out):
+                raise results.ResultsFolderError(
+                    out,
+                    f"{out} exists and is not a salvo results folder; refusing to replace it "
+                    "with --force",
+                )
+        else:
+            raise results.ResultsFolderError(
+                out,
+                f"results folder {out} exists; use --resume to finish an interrupted sweep "
+                "or --force to overwrite it",
+            )
+
+    n_points, reps = len(prepared.points), prepared.replications
+    total = n_points * reps
+    executor = make_executor(workers=workers, dask=dask)
+    try:
+        if force and out.exists():
+            shutil.rmtree(out)
+        chunks.mkdir(parents=True, exist_ok=True)
+        state_file = chunks / STATE_FILE
+        if not state_file.exists():
+            state = {
+                "fingerprint": fingerprint,
+                "experiment": prepared.name,
+                "seed": prepared.seed,
+                "replications": reps,
+                "points": n_points,
+                "salvo_version": __version__,
+            }
+            results.write_bytes_atomic(state_file, results._json_bytes(state))
+        store = results.ChunkStore(chunks)
+        store.remove_temporary()
+        try:
+            done = store.done()
+        except ValueError as err:
+            raise results.ResultsFolderError(out, f"{out}: {err}") from None
+        for point, finished in done.items():
+            if point >= n_points or max(finished) >= reps:
+                raise results.ResultsFolderError(
+                    out, f"{chunks} holds replications outside this experiment's design"
+                )
+        already = sum(len(v) for v in done.values())
+        size = chunk_size or default_chunk_size(total, reps, executor.workers)
+
+        def tasks() -> Iterator[Task]:
+            for point in range(n_points):
+                missing = [r for r in range(reps) if r not in done.get(point, ())]
+                if missing:
+                    scenario = prepared.scenario_for(point)
+                    for block in chunked(missing, size):
+                        yield Task(scenario, point, prepared.seed, block)
+
+        bar = Progress(total, enabled=progress, initial=already)
+        ran = 0
+        started = time.perf_counter()
+        try:
+            with executor:
+                for rows in executor.map_unordered(run_task, tasks()):
+                    store.write(rows)
+                    ran += len(rows)
+                    bar(rows)
+        except KeyboardInterrupt:
+            bar.close()
+            raise SweepInterrupted(out, already + ran, total) from None
+        bar.close()
+        try:
+            return _finalise(
+                prepared,
+                out,
+                store,
+                executor=executor.describe(),
+                wall_time_s=time.perf_counter() - started,
+                ran=ran,
+                already=already,
+                command=command,
+            )
+        except KeyboardInterrupt:
+            raise SweepInterrupted(out, total, total) from None
+    finally:
+        executor.close(abort=True)  # no-op once the `with` block has closed it
+
+
+def _complete_result(out: Path) -> SweepResult:
+    """A finished results folder, as `run_sweep` would have returned it."""
+    manifest = _read_json(out / results.MANIFEST_FILE) or {}
+    summary = pd.read_csv(out / results.SWEEP_SUMMARY_FILE)
+    sens_file = out / results.SENSITIVITY_FILE
+    sensitivity = pd.read_csv(sens_file) if sens_file.exists() else None
+    files = list((manifest.get("experiment") or {}).get("files", []))
+    return SweepResult(out, summary, sensitivity, manifest, 0, already_complete=True, files=files)
+
+
+def _column_type(values: list[Any]) -> tuple[pa.DataType, Callable[[Any], Any]]:
+    """Arrow type of a design column and how to convert its values."""
+    if all(isinstance(v, bool) for v in values):
+        return pa.bool_(), bool
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return pa.int64(), int
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        return pa.float64(), float
+    if all(isinstance(v, str) for v in values):
+        return pa.string(), str
+    return pa.string(), lambda v: json.dumps(v, sort_keys=True)
+
+
+def _finalise(
+    prepared: PreparedExperiment,
+    out: Path,
+    store: results.ChunkStore,
+    *,
+    executor: dict[str, Any],
+    wall_time_s: float,
+    ran: int,
+    already: int,
+    command: str,
+) -> SweepResult:
+    """Chunks -> runs.parquet, summary.csv, parameters.csv, sensitivity.csv, manifest.json."""
+    n_points, reps = len(prepared.points), prepared.replications
+    files = store.files()
+    outcome_columns = [
+        (name, dtype)
+        for name, dtype in store.columns()
+        if name not in ("point", "replication", "seed")
+    ]
+    head = [("point", pa.int64()), ("replication", pa.int64()), ("seed", pa.int64())]
+    chunk_columns = head + outcome_columns
+    design_fields, converters = [], {}
+    for entry in prepared.entries:
+        values = [p.values[entry.name] for p in prepared.points]
+        dtype, convert = _column_type(values)
+        converters[entry.column] = convert
+        meta = {"salvo.kind": entry.kind, "salvo.name": entry.name}
+        if entry.path:
+            meta["salvo.path"] = entry.path
+        design_fields.append(pa.field(entry.column, dtype, metadata=meta))
+    schema = pa.schema(
+        [pa.field(n, t) for n, t in head]
+        + design_fields
+        + [pa.field(n, t) for n, t in outcome_columns],
+        metadata={"salvo.experiment": prepared.name, "salvo.seed": str(prepared.seed)},
+    )
+
+    tmp_runs = out / f".{results.RUNS_FILE}.tmp-{os.getpid()}"
+    summary_rows: list[dict[str, Any]] = []
+    writer = pq.ParquetWriter(tmp_runs, schema)
+    try:
+        buffered: list[pa.Table] = []
+        count = 0
+        counted = [
+            f"{outcome}.{cls}"
+            for outcome in ("launched", "intercepted", "leaked")
+            for cls in results.CLASSES
+        ]
+        for point in range(n_points):
+            rows = results.ChunkStore.read_table(files.get(point, []), chunk_columns)
+            got = rows.column("replication").to_pylist()
+            if got != list(range(reps)):
+                raise RuntimeError(f"design point {point} has replications {got[:5]}..., not 0..")
+            design = {c: converters[c](v) for c, v in prepared.design_row(point).items()}
+            frame = pd.DataFrame({c: rows.column(c).to_numpy() for c in counted})
+            stats = results.sweep_point_stats(frame)
+            summary_rows.append({"point": point, **design, "replications": reps, **stats})
+            arrays = []
+            for name in schema.names:
+                if name in design:
+                    arrays.append(pa.array([design[name]] * reps, type=schema.field(name).type))
+                else:
+                    arrays.append(rows.column(name))
+            buffered.append(pa.Table.from_arrays(arrays, schema=schema))
+            count += reps
+            if count >= 65536:
+                writer.write_table(pa.concat_tables(buffered))
+                buffered, count = [], 0
+        if buffered:
+            writer.write_table(pa.concat_tables(buffered))
+        writer.close()
+        os.replace(tmp_runs, out / results.RUNS_FILE)
+    except BaseException:
+        writer.close()
+        results._remove(tmp_runs)
+        raise
+
+    summary = _summary_frame(summary_rows)
+    written = [results.RUNS_FILE, results.SWEEP_SUMMARY_FILE, results.PARAMETERS_FILE]
+    results.write_bytes_atomic(
+        out / results.SWEEP_SUMMARY_FILE, summary.to_csv(index=False).encode("utf-8")
+    )
+    results.write_bytes_atomic(
+        out / results.PARAMETERS_FILE,
+        parameters_frame(prepared).to_csv(index=False).encode("utf-8"),
+    )
+    sensitivity = None
+    if isinstance(prepared.experiment.design, SobolDesign):
+        sensitivity = sobol_indices(prepared, summary)
+        results.write_bytes_atomic(
+            out / results.SENSITIVITY_FILE, sensitivity.to_csv(index=False).encode("utf-8")
+        )
+        written.append(results.SENSITIVITY_FILE)
+    written.append(results.MANIFEST_FILE)
+
+    manifest = results.build_manifest(
+        command=command,
+        inputs={"experiment": prepared.path, "scenario": prepared.scenario_path},
+        seed=prepared.seed,
+        replications=reps,
+        wall_time_s=wall_time_s,
+        workers=int(executor.get("workers", 1)),
+    )
+    manifest["experiment"] = {
+        "name": prepared.name,
+        "description": prepared.experiment.description,
+        "fingerprint": prepared.fingerprint,
+        "experiment_sha256": _sha256(prepared.text),
+        "scenario_sha256": _sha256(prepared.scenario_text),
+        "experiment_text": prepared.text,
+        "scenario_text": prepared.scenario_text,
+        "points": n_points,
+        "replications_total": n_points * reps,
+        "replications_run_in_this_session": ran,
+        "replications_resumed": already,
+        "files": written,
+    }
+    manifest["design"] = prepared.describe()
+    manifest["executor"] = executor
+    results.write_bytes_atomic(out / results.MANIFEST_FILE, results._json_bytes(manifest))
+    shutil.rmtree(store.folder, ignore_errors=True)
+    return SweepResult(out, summary, sensitivity, manifest, ran, files=written)
+
+
+def _summary_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """summary.csv: groups that no design point launches are left out."""
+    frame = pd.DataFrame(rows)
+    drop = []
+    for group in results.SWEEP_GROUPS:
+        if group != "total" and not (frame[f"launched.{group}"] > 0).any():
+            drop.append(f"launched.{group}")
+            drop += [
+                f"{metric}.{group}.{stat}"
+                for metric in results.SWEEP_METRICS
+                for stat in results.SWEEP_STATS
+            ]
+    return frame.drop(columns=drop)
+
+
+def parameters_frame(prepared: PreparedExperiment) -> pd.DataFrame:
+    """parameters.csv: every parameter and derived value with its column, kind and range."""
+    rows = []
+    for entry in prepared.entries:
+        row: dict[str, Any] = {
+            "name": entry.name,
+            "column": entry.column,
+            "kind": entry.kind,
+            "path": entry.path or "",
+        }
+        if entry.section == "parameters":
+            spec = prepared.experiment.parameters[entry.name]
+            row["values"] = "" if spec.values is None else json.dumps(spec.values)
+            row["low"] = "" if spec.low is None else spec.low
+            row["high"] = "" if spec.high is None else spec.high
+            row["distribution"] = (spec.distribution or "uniform") if spec.values is None else ""
+            row["expression"] = ""
+            row["description"] = spec.description
+        else:
+            derived = prepared.experiment.derived[entry.name]
+            row.update(values="", low="", high="", distribution="", expression=derived.value)
+            row["description"] = derived.description
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+SENSITIVITY_OUTPUTS: dict[str, str] = {
+    "intercept_rate.total": "intercept_rate.total.mean",
+    "leaked.total": "leaked.total.mean",
+}
+
+
+def sobol_indices(prepared: PreparedExperiment, summary: pd.DataFrame) -> pd.DataFrame:
+    """First-order and total Sobol' indices (SALib) of the per-point means of each output."""
+    from SALib.analyze import sobol as sobol_analyze
+
+    problem = sobol_problem(prepared.experiment)
+    rows = []
+    for output, column in SENSITIVITY_OUTPUTS.items():
+        y = summary[column].to_numpy(dtype=float)
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            si = sobol_analyze.analyze(
+                problem,
+                y,
+                calc_second_order=False,
+                conf_level=0.95,
+                num_resamples=200,
+                seed=prepared.design_seed,
+            )
+        for k, name in enumerate(problem["names"]):
+            spec = prepared.experiment.parameters[name]
+            rows.append(
+                {
+                    "output": output,
+                    "parameter": name,
+                    "path": spec.path or "",
+                    "kind": spec.kind,
+                    "S1": float(si["S1"][k]),
+                    "S1_conf": float(si["S1_conf"][k]),
+                    "ST": float(si["ST"][k]),
+                    "ST_conf": float(si["ST_conf"][k]),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- terminal report
+
+
+def _pct(x: float) -> str:
+    return "–" if not math.isfinite(x) else f"{100 * x:.1f}"
+
+
+def _num(x: float) -> str:
+    return "–" if not math.isfinite(x) else f"{x:.1f}"
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def format_sweep(prepared: PreparedExperiment, result: SweepResult, *, max_rows: int = 20) -> str:
+    """A short report: intercept rate and leaked per design point (and Sobol' indices)."""
+    summary = result.summary
+    lines = [
+        f"experiment {prepared.name}: {len(prepared.points)} design points x "
+        f"{prepared.replications} replications, seed {prepared.seed}"
+        + (" (already complete)" if result.already_complete else ""),
+        "",
+    ]
+    columns = [e.column for e in prepared.entries]
+    # short names here; summary.csv names the columns by path
+    headers = ["point", *(e.name for e in prepared.entries)]
+    headers += ["intercept rate % [95% CI]", "leaked [p05–p95]"]
+    rows = []
+    for _, row in summary.head(max_rows).iterrows():
+        rate = (
+            f"{_pct(row['intercept_rate.total.mean'])} "
+            f"[{_pct(row['intercept_rate.total.ci95_low'])}–"
+            f"{_pct(row['intercept_rate.total.ci95_high'])}]"
+        )
+        leaked = (
+            f"{_num(row['leaked.total.mean'])} "
+            f"[{_num(row['leaked.total.p05'])}–{_num(row['leaked.total.p95'])}]"
+        )
+        rows.append([str(int(row["point"])), *(_cell(row[c]) for c in columns), rate, leaked])
+    lines += results._table(headers, rows)
+    if len(summary) > max_rows:
+        lines.append(f"... {len(summary) - max_rows} more design points in summary.csv")
+    if result.sensitivity is not None:
+        lines += ["", "Sobol' indices (first order S1, total ST, ± 95 % half-width):"]
+        sens = result.sensitivity
+        srows = [
+            [
+                r["output"],
+                r["parameter"],
+                r["kind"],
+                f"{r['S1']:.3f} ± {r['S1_conf']:.3f}",
+                f"{r['ST']:.3f} ± {r['ST_conf']:.3f}",
+            ]
+            for _, r in sens.iterrows()
+        ]
+        lines += results._table(["output", "parameter", "kind", "S1", "ST"], srows)
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- reference docs
+
+_INTRO = """\
+# Experiment file reference
+
+<!-- Generated by `python -m sim.experiment` from the models in sim/experiment.py.
+     Do not edit by hand: change the models (docstrings, `Field(description=...)`) and run
+     `python -m sim.experiment > docs/experiment-reference.md`. -->
+
+An experiment file is a YAML mapping that names a scenario and says which of its fields to
+vary, how (a design) and how often (replications per design point). `salvo sweep FILE` runs it
+(see [cli-sweep.md](cli-sweep.md)); the scenario format is in
+[scenario-reference.md](scenario-reference.md). `experiments/*.yaml` are complete examples.
+
+```yaml
+name: ew-strength
+description: How much does background EW suppression of drones matter?
+scenario: ../scenarios/aug-2025-night.yaml   # relative to this file
+seed: 4                                      # default: the scenario's seed
+replications: 40                             # per design point
+design: {type: grid}                         # grid | lhs | sobol
+parameters:
+  ew_drone:
+    kind: uncertainty                        # uncertainty | lever
+    path: ew.suppression.drone               # a scenario field by its dotted path
+    values: [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]
+```
+
+## Parameters and paths
+
+A parameter names a scenario field by its *dotted path* (see
+[scenario-reference.md](scenario-reference.md#dotted-paths)): `salvo.shahed.count`,
+`defences.kyiv_mfg.count`, `ew.suppression.drone`, `salvo.shahed.route.dogleg_km`. Paths are
+set in the scenario file's data before it is validated, so a field the file leaves out (at its
+default) can be varied too. Names the file chooses (salvo and defence groups, sites, targets)
+must exist in it. `catalog.threats.<type>.<field>` and `catalog.defences.<type>.<field>` set a
+catalogue override for this scenario, merged onto the shipped type like the scenario's own
+`catalog:` section (e.g. `catalog.threats.shahed.speed_kmh`, `catalog.defences.iris_t.pk.drone`).
+
+Each parameter has either `values` (a list) or a range (`low`, `high`, `distribution`):
+
+| design | `values` | range |
+|---|---|---|
+| `grid` | every value, in every combination (the last parameter varies fastest) | no |
+| `lhs` | drawn with equal probability | `uniform`, `loguniform` or `integer` |
+| `sobol` | drawn with equal probability | `uniform`, `loguniform` or `integer` |
+
+Number of design points: `grid` the product of the parameters' value counts; `lhs` `points`;
+`sobol` `base_samples` × (D + 2) for D parameters (first-order and total indices only:
+SALib's `calc_second_order=False`). LHS and Sobol' samples are drawn in the unit hypercube
+(`scipy.stats.qmc.LatinHypercube`, `SALib.sample.sobol.sample`) with the design's seed and
+mapped to each parameter: `uniform` low + u·(high − low), `loguniform` the same in log,
+`integer` the whole numbers low..high with equal probability, `values` item ⌊u·n⌋.
+
+Every parameter is tagged `kind: uncertainty` (what the defender does not control: attacker
+choices, weather, kill probabilities) or `kind: lever` (a defender choice: batteries,
+interceptors, money), as in exploratory modelling. The tag is kept in `parameters.csv`,
+`manifest.json` (`design.parameters`), `sensitivity.csv` and in the field metadata
+(`salvo.kind`) of `runs.parquet`.
+
+## Derived values
+
+Some questions need several fields to move together: a salvo of 614 threats with a varying
+missile share, or drones and decoys in a fixed ratio. A parameter without `path` is a free
+variable, and `derived` entries compute fields from the parameters with small arithmetic
+expressions, evaluated in order for each design point:
+
+```yaml
+parameters:
+  drones: {kind: uncertainty, values: [100, 500, 1000, 2000]}   # no path: a variable
+derived:
+  shahed: {path: salvo.shahed.count, value: "round(drones * 384 / 574)"}
+  gerbera: {path: salvo.gerbera.count, value: "drones - shahed"}
+```
+
+An expression may use numbers, parameter names and the names of earlier `derived` entries,
+`+ - * / // % **`, parentheses and `round`, `floor`, `ceil`, `int`, `float`, `min`, `max`,
+`abs`. Counts must be whole numbers: use `round(...)` (half to even), `floor` or `ceil`.
+Derived values get their own columns in the outputs (named by path, or by name without one),
+tagged `kind: derived`.
+
+## Seeds and replications
+
+Replication r of design point p is seeded with
+`numpy.random.SeedSequence(seed, spawn_key=(p, r))`, so the numbers do not depend on the
+executor, the number of workers, their order or on resuming. `salvo sweep --seed` and
+`--replications` override the file's `seed` and `replications`.
+
+## Outputs
+
+`salvo sweep` writes to `results/<name>/` (or `--out DIR`):
+
+- `runs.parquet`: one row per replication, sorted by `point` and `replication`: `point`,
+  `replication`, `seed` (the base seed), one column per parameter and derived value (named by
+  its path), then every outcome column of `salvo run`'s runs.parquet (see
+  [cli-run.md](cli-run.md)). No wall-clock columns: the same experiment gives equal files.
+- `summary.csv`: one row per design point: `point`, the design columns, `replications`,
+  `launched.<group>` and `<metric>.<group>.<stat>` for metric `intercepted`, `leaked`,
+  `intercept_rate` (intercepted / launched); group `total`, each class launched at some point
+  (`drone`, `decoy`, `cruise`, `ballistic`, `hypersonic`), `drones` (drones with decoys, as
+  the Air Force reports them) and `missiles`; stat `mean`, `sd`, `ci95_low`, `ci95_high`
+  (Student-t 95 % interval of the mean), `p05`, `p50`, `p95`.
+- `parameters.csv`: every parameter and derived value: name, column, kind, path, values or
+  range, expression.
+- `sensitivity.csv` (Sobol' designs): for output `intercept_rate.total` and `leaked.total`
+  (their mean over the replications of each point) and each parameter: `S1`, `S1_conf`, `ST`,
+  `ST_conf` (first-order and total indices with their 95 % confidence half-widths from
+  SALib's bootstrap).
+- `manifest.json`: the experiment and scenario texts with their sha256, package versions, git
+  commit, seed, design, executor, wall time.
+
+## Errors
+
+Everything is checked before the first replication runs: the file against the tables below,
+every `path` against the scenario, and the scenario of every design point. Problems are
+printed as `FILE:LINE: field.path: message` and `salvo sweep` exits with status 2:
+
+@ERROR_EXAMPLE@
+"""
+
+_BROKEN_EXAMPLE = """\
+name: broken
+scenario: ../scenarios/aug-2025-night.yaml
+replications: 10
+design: {type: grid}
+parameters:
+  drones:
+    kind: uncertainty
+    path: salvo.shahd.count
+    values: [100, 200]
+  ew:
+    kind: lever
+    path: ew.suppression.drone
+    values: [0.2, 1.4]
+"""
+
+
+def error_example() -> str:
+    """A broken experiment and the errors it gives (really computed)."""
+    import tempfile
+
+    root = Path(__file__).resolve().parents[1]
+    numbered = [f"{n:>2}  {line}" for n, line in enumerate(_BROKEN_EXAMPLE.splitlines(), 1)]
+    reports = []
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "experiments").mkdir()
+        (Path(tmp) / "scenarios").mkdir()
+        scenario = "scenarios/aug-2025-night.yaml"
+        (Path(tmp) / scenario).write_bytes((root / scenario).read_bytes())
+        file = Path(tmp) / "experiments" / "broken.yaml"
+        for text in (
+            _BROKEN_EXAMPLE,
+            _BROKEN_EXAMPLE.replace("salvo.shahd.count", "salvo.shahed.count"),
+        ):
+            file.write_text(text, encoding="utf-8")
+            try:
+                prepare(file)
+            except InputError as err:
+                reports.append(str(err).replace(f"{tmp}{os.sep}", ""))
+            else:  # pragma: no cover - the example is broken on purpose
+                raise AssertionError("the error example in sim/experiment.py runs")
+    return (
+        "```yaml\n" + "\n".join(numbered) + "\n```\n\ngives\n\n"
+        "```console\n$ salvo sweep experiments/broken.yaml\n" + reports[0] + "\n```\n\n"
+        "and once the path is corrected (`salvo.shahed.count`), the second value of `ew` "
+        "makes an invalid scenario:\n\n"
+        "```console\n$ salvo sweep experiments/broken.yaml\n" + reports[1] + "\n```"
+    )
+
+
+def reference_markdown() -> str:
+    """The whole experiment file reference as Markdown (depends only on the models)."""
+    models = schema_docs.documented_models(Experiment)
+    contents = ["## Contents", ""] + [f"- [{m.__name__}](#{m.__name__.lower()})" for m in models]
+    intro = _INTRO.replace("@ERROR_EXAMPLE@", error_example())
+    parts = [intro, "\n".join(contents) + "\n"]
+    parts += [schema_docs.model_section(m) for m in models]
+    return "\n".join(parts)
+
+
+def check_reference(path: Path) -> str | None:
+    """None if `path` holds the generated reference, else what differs."""
+    expected = reference_markdown()
+    try:
+        actual = path.read_text(encoding="utf-8")
+    except OSError as err:
+        return f"{path}: cannot read ({err.strerror}); generate it with: {REGENERATE}"
+    if actual == expected:
+        return None
+    diff = list(
+        difflib.unified_diff(
+            actual.splitlines(),
+            expected.splitlines(),
+            fromfile=str(path),
+            tofile="python -m sim.experiment",
+            lineterm="",
+        )
+    )
+    return f"{path} is out of date; regenerate it with:\n    {REGENERATE}\n" + "\n".join(diff[:40])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print the experiment file reference, or with --check FILE compare FILE with it."""
+    parser = argparse.ArgumentParser(
+        prog="python -m sim.experiment",
+        description="Print the experiment file reference (Markdown) generated from the models.",
+    )
+    parser.add_argument("--check", metavar="FILE", type=Path, help="exit 1 if FILE is stale")
+    args = parser.parse_args(argv)
+    if args.check is not None:
+        problem = check_reference(args.check)
+        if problem is not None:
+            print(problem, file=sys.stderr)
+            return 1
+        print(f"{args.check} is up to date")
+        return 0
+    sys.stdout.flush()
+    sys.stdout.buffer.write(reference_markdown().encode("utf-8"))
+    sys.stdout.buffer.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
