@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import contextlib
 import copy
 import difflib
 import hashlib
@@ -25,6 +24,7 @@ import json
 import math
 import operator
 import os
+import pickle
 import re
 import shutil
 import sys
@@ -32,6 +32,7 @@ import time
 import types
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -44,7 +45,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from sim import __version__, results, schema_docs
 from sim import scenario as sc
-from sim.runner import Progress, Task, chunked, make_executor, run_task
+from sim.runner import ExecutorError, Progress, Task, chunked, make_executor, run_task
 from sim.scenario import NonNegInt, Number, Scenario, Strict
 from sim.yamlio import (
     ErrorLine,
@@ -62,6 +63,8 @@ NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 PATH_PATTERN = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"
 REGENERATE = "python -m sim.experiment > docs/experiment-reference.md"
 STATE_FILE = "state.json"
+# rows per row group of runs.parquet (bounds the memory used to assemble it)
+ROW_GROUP = 4096
 # invalid design points reported before giving up listing them
 MAX_POINT_ERRORS = 10
 
@@ -318,7 +321,7 @@ class Experiment(Strict):
     replications: PositiveInt = Field(
         description="Replications per design point (`salvo sweep --replications` overrides)."
     )
-    design: Design
+    design: Design = Field(description="How the design points are chosen.")
     parameters: Annotated[dict[str, Parameter], Field(min_length=1)] = Field(
         description="The varied parameters by name (a name is a letter or _ then letters, "
         "digits, _)."
@@ -516,31 +519,6 @@ def set_path(data: dict, parts: Sequence[Any], value: Any) -> None:
     node[parts[-1]] = copy.deepcopy(value)
 
 
-# --------------------------------------------------------------------------- validation speed
-
-_CATALOG_DATA: dict[str, Any] | None = None
-
-
-@contextlib.contextmanager
-def _catalog_parsed_once() -> Iterator[None]:
-    """Parse the shipped catalogue once while many design points are validated.
-
-    `sim.scenario.default_catalog_data` parses the catalogue YAML on every call (~70 ms per
-    scenario); validating hundreds of design points would take minutes. Within this block it
-    returns deep copies of one parsed copy instead (same data, ~1 ms).
-    """
-    global _CATALOG_DATA
-    original = sc.default_catalog_data
-    if _CATALOG_DATA is None:
-        _CATALOG_DATA = original()
-    cached = _CATALOG_DATA
-    sc.default_catalog_data = lambda: copy.deepcopy(cached)
-    try:
-        yield
-    finally:
-        sc.default_catalog_data = original
-
-
 # --------------------------------------------------------------------------- design
 
 
@@ -660,6 +638,8 @@ class PreparedExperiment:
     entries: list[Entry]
     points: list[DesignPoint]
     _trees: dict[str, ast.Expression] = field(default_factory=dict, repr=False)
+    # each design point's validated scenario, pickled (validated once, sent as is to workers)
+    _scenarios: dict[int, bytes] = field(default_factory=dict, repr=False)
 
     @property
     def name(self) -> str:
@@ -691,13 +671,23 @@ class PreparedExperiment:
 
     def scenario_for(self, point: int) -> Scenario:
         """The validated scenario of a design point."""
+        if point in self._scenarios:
+            return pickle.loads(self._scenarios[point])
+        return self._validate_point(point)
+
+    def pickled_scenario(self, point: int) -> bytes:
+        """The validated scenario of a design point, pickled."""
+        if point not in self._scenarios:
+            self._scenarios[point] = pickle.dumps(self._validate_point(point), protocol=5)
+        return self._scenarios[point]
+
+    def _validate_point(self, point: int) -> Scenario:
         loaded = LoadedYaml(
             data=self.scenario_data(point),
             file=self.scenario_yaml.file,
             lines=self.scenario_yaml.lines,
         )
-        with _catalog_parsed_once():
-            return sc.scenario_from_data(loaded)
+        return sc.scenario_from_data(loaded)
 
     def design_row(self, point: int) -> dict[str, Any]:
         """Column -> value of a design point (parameters, then derived values)."""
@@ -762,9 +752,8 @@ def prepare(
         reason = "is a folder" if scenario_path.is_dir() else "does not exist"
         raise InputError([_error(loaded, ("scenario",), f"scenario file {scenario_path} {reason}")])
     scenario_yaml = load_yaml(scenario_path)
-    with _catalog_parsed_once():
-        base = sc.scenario_from_data(scenario_yaml)
-        catalog_data = sc.default_catalog_data()
+    base = sc.scenario_from_data(scenario_yaml)
+    catalog_data = sc.default_catalog_data()
     scenario_text = scenario_path.read_text(encoding="utf-8-sig")
 
     raw_catalog = scenario_yaml.data.get("catalog") or {}
@@ -885,7 +874,7 @@ def _check_points(prepared: PreparedExperiment) -> None:
     setters = [e for e in prepared.entries if e.path is not None]
     for point in prepared.points:
         try:
-            prepared.scenario_for(point.index)
+            prepared.pickled_scenario(point.index)
         except InputError as err:
             bad += 1
             if bad > MAX_POINT_ERRORS:
@@ -986,6 +975,8 @@ def run_sweep(
     out = Path(out)
     chunks = out / results.CHUNKS_DIR
     fingerprint = prepared.fingerprint
+    if out.exists() and not out.is_dir():
+        raise results.ResultsFolderError(out, f"{out} exists and is not a folder")
     fresh = not out.exists()
     if not fresh:
         if resume:
@@ -1055,9 +1046,12 @@ def run_sweep(
             for point in range(n_points):
                 missing = [r for r in range(reps) if r not in done.get(point, ())]
                 if missing:
-                    scenario = prepared.scenario_for(point)
-                    for block in chunked(missing, size):
-                        yield Task(scenario, point, prepared.seed, block)
+                    scenario = prepared.pickled_scenario(point)
+                    # a chunk never spans replications saved in another one, so chunks
+                    # stay contiguous ranges that can be streamed in order at the end
+                    for run in _consecutive(missing):
+                        for block in chunked(run, size):
+                            yield Task(scenario, point, prepared.seed, block)
 
         bar = Progress(total, enabled=progress, initial=already)
         ran = 0
@@ -1071,6 +1065,12 @@ def run_sweep(
         except KeyboardInterrupt:
             bar.close()
             raise SweepInterrupted(out, already + ran, total) from None
+        except BrokenProcessPool as err:
+            bar.close()
+            raise ExecutorError(
+                f"a worker process died ({err}); {already + ran} of {total} replications are "
+                f"saved in {out}/: finish with --resume"
+            ) from None
         bar.close()
         try:
             return _finalise(
@@ -1087,6 +1087,18 @@ def run_sweep(
             raise SweepInterrupted(out, total, total) from None
     finally:
         executor.close(abort=True)  # no-op once the `with` block has closed it
+
+
+def _consecutive(values: list[int]) -> Iterator[list[int]]:
+    """Split sorted integers into runs of consecutive values."""
+    run: list[int] = []
+    for value in values:
+        if run and value != run[-1] + 1:
+            yield run
+            run = []
+        run.append(value)
+    if run:
+        yield run
 
 
 def _complete_result(out: Path) -> SweepResult:
@@ -1151,37 +1163,50 @@ def _finalise(
 
     tmp_runs = out / f".{results.RUNS_FILE}.tmp-{os.getpid()}"
     summary_rows: list[dict[str, Any]] = []
+    counted = [
+        f"{outcome}.{cls}"
+        for outcome in ("launched", "intercepted", "leaked")
+        for cls in results.CLASSES
+    ]
     writer = pq.ParquetWriter(tmp_runs, schema)
     try:
-        buffered: list[pa.Table] = []
-        count = 0
-        counted = [
-            f"{outcome}.{cls}"
-            for outcome in ("launched", "intercepted", "leaked")
-            for cls in results.CLASSES
-        ]
+        pending: list[pa.Table] = []
+        buffered = 0
+        # chunks are contiguous replication ranges: streamed in order, one at a time, into
+        # row groups of ROW_GROUP rows whatever the chunking (so the file's bytes never
+        # depend on how the work was cut or resumed)
         for point in range(n_points):
-            rows = results.ChunkStore.read_table(files.get(point, []), chunk_columns)
-            got = rows.column("replication").to_pylist()
-            if got != list(range(reps)):
-                raise RuntimeError(f"design point {point} has replications {got[:5]}..., not 0..")
             design = {c: converters[c](v) for c, v in prepared.design_row(point).items()}
-            frame = pd.DataFrame({c: rows.column(c).to_numpy() for c in counted})
+            counts: dict[str, list[np.ndarray]] = {c: [] for c in counted}
+            expected = 0
+            for path in files.get(point, []):
+                chunk = results.ChunkStore.read_table([path], chunk_columns)
+                got = chunk.column("replication").to_pylist()
+                if got != list(range(expected, expected + len(got))):
+                    raise RuntimeError(f"{path}: replications {got} do not follow {expected - 1}")
+                expected += len(got)
+                for column in counted:
+                    counts[column].append(chunk.column(column).to_numpy())
+                arrays = [
+                    pa.array([design[name]] * len(got), type=schema.field(name).type)
+                    if name in design
+                    else chunk.column(name)
+                    for name in schema.names
+                ]
+                pending.append(pa.Table.from_arrays(arrays, schema=schema))
+                buffered += len(got)
+                while buffered >= ROW_GROUP:
+                    table = pa.concat_tables(pending).combine_chunks()
+                    writer.write_table(table.slice(0, ROW_GROUP))
+                    pending = [table.slice(ROW_GROUP)]
+                    buffered -= ROW_GROUP
+            if expected != reps:
+                raise RuntimeError(f"design point {point} has {expected} of {reps} replications")
+            frame = pd.DataFrame({c: np.concatenate(v) for c, v in counts.items()})
             stats = results.sweep_point_stats(frame)
             summary_rows.append({"point": point, **design, "replications": reps, **stats})
-            arrays = []
-            for name in schema.names:
-                if name in design:
-                    arrays.append(pa.array([design[name]] * reps, type=schema.field(name).type))
-                else:
-                    arrays.append(rows.column(name))
-            buffered.append(pa.Table.from_arrays(arrays, schema=schema))
-            count += reps
-            if count >= 65536:
-                writer.write_table(pa.concat_tables(buffered))
-                buffered, count = [], 0
         if buffered:
-            writer.write_table(pa.concat_tables(buffered))
+            writer.write_table(pa.concat_tables(pending).combine_chunks())
         writer.close()
         os.replace(tmp_runs, out / results.RUNS_FILE)
     except BaseException:
@@ -1509,7 +1534,7 @@ parameters:
   drones:
     kind: uncertainty
     path: salvo.shahd.count
-    values: [100, 200]
+    values: [300]
   ew:
     kind: lever
     path: ew.suppression.drone
@@ -1557,7 +1582,10 @@ def reference_markdown() -> str:
     intro = _INTRO.replace("@ERROR_EXAMPLE@", error_example())
     parts = [intro, "\n".join(contents) + "\n"]
     parts += [schema_docs.model_section(m) for m in models]
-    return "\n".join(parts)
+    # `values` is any YAML value the addressed field accepts (the scenario checks it)
+    return "\n".join(parts).replace(
+        "| `values` | list of Any |", "| `values` | list of values the field accepts |"
+    )
 
 
 def check_reference(path: Path) -> str | None:

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.feather as feather
 import pyarrow.parquet as pq
 from scipy import stats
 
@@ -698,15 +699,17 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-_CHUNK_NAME = re.compile(r"^p(\d+)-r(\d+)\.parquet$")
+_CHUNK_NAME = re.compile(r"^p(\d+)-r(\d+)\.arrow$")
 
 
 class ChunkStore:
-    """Finished replications of a sweep, one parquet file per finished task.
+    """Finished replications of a sweep, one Arrow IPC file per finished task.
 
     A chunk holds rows of one design point and is named ``p<point>-r<first replication>``;
     it is written to a hidden temporary name and renamed into place, so a chunk file is
-    either complete or absent whenever the process is killed.
+    either complete or absent whenever the process is killed. (Arrow IPC rather than
+    parquet: ten times cheaper to write and read; the final ``runs.parquet`` is assembled
+    from the chunks.)
     """
 
     def __init__(self, folder: Path | str) -> None:
@@ -720,10 +723,10 @@ class ChunkStore:
         if len(points) != 1:
             raise ValueError("a chunk holds rows of one design point")
         first = min(int(row["replication"]) for row in rows)
-        target = self.folder / f"p{points.pop():06d}-r{first:06d}.parquet"
+        target = self.folder / f"p{points.pop():06d}-r{first:06d}.arrow"
         tmp = self.folder / f".{target.name}.tmp-{os.getpid()}"
         try:
-            pq.write_table(pa.Table.from_pylist(rows), tmp)
+            feather.write_feather(pa.Table.from_pylist(rows), tmp, compression="uncompressed")
             os.replace(tmp, target)
         except BaseException:
             _remove(tmp)
@@ -757,7 +760,7 @@ class ChunkStore:
         for point, paths in self.files().items():
             for path in paths:
                 try:
-                    table = pq.read_table(path, columns=["point", "replication"])
+                    table = feather.read_table(path, columns=["point", "replication"])
                 except Exception:
                     _remove(path)
                     continue
@@ -773,7 +776,9 @@ class ChunkStore:
         types: dict[str, pa.DataType] = {}
         for paths in self.files().values():
             for path in paths:
-                for field in pq.read_schema(path):
+                with pa.memory_map(str(path)) as source:
+                    schema = pa.ipc.open_file(source).schema
+                for field in schema:
                     old = types.get(field.name)
                     if old is None:
                         types[field.name] = field.type
@@ -788,10 +793,11 @@ class ChunkStore:
         0)."""
         tables = []
         for path in paths:
-            table = pq.read_table(path)
+            table = feather.read_table(path)
+            present = set(table.column_names)
             arrays = []
             for name, dtype in columns:
-                if name in table.column_names:
+                if name in present:
                     column = table.column(name)
                     arrays.append(column if column.type == dtype else column.cast(dtype))
                 else:

@@ -16,8 +16,10 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import pickle
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, as_completed, wait
 from dataclasses import dataclass
@@ -39,9 +41,9 @@ def replication_rng(base_seed: int, point: int, replication: int) -> np.random.G
 
 @dataclass(frozen=True)
 class Task:
-    """A chunk of replications of one design point."""
+    """A chunk of replications of one design point (the scenario may come pickled)."""
 
-    scenario: Scenario
+    scenario: Scenario | bytes
     point: int
     base_seed: int
     replications: tuple[int, ...]
@@ -50,11 +52,14 @@ class Task:
 def run_task(task: Task) -> list[dict]:
     """Run one chunk; rows carry point, replication and seed first."""
     rows = []
+    scenario = task.scenario
+    if isinstance(scenario, bytes):
+        scenario = pickle.loads(scenario)
     # a scenario with distributions is drawn anew each night, so nothing can be shared
-    plan = None if task.scenario.has_distributions else NightPlan.from_scenario(task.scenario)
+    plan = None if scenario.has_distributions else NightPlan.from_scenario(scenario)
     for r in task.replications:
         before = set(map(id, _AGENT_IDS))
-        result = run_night(task.scenario, replication_rng(task.base_seed, task.point, r), plan)
+        result = run_night(scenario, replication_rng(task.base_seed, task.point, r), plan)
         _forget_models(before)
         row = {"point": task.point, "replication": r, "seed": task.base_seed}
         row.update(result.as_row())
@@ -215,6 +220,21 @@ class ExecutorError(Exception):
     """An executor could not be started (Dask missing, scheduler unreachable)."""
 
 
+@contextlib.contextmanager
+def _children_ignore_sigint() -> Iterator[None]:
+    """Processes started in this block inherit a blocked SIGINT (the mask survives exec), so
+    Ctrl-C cannot interrupt a worker while it is still importing, before its initializer
+    runs. In this process a Ctrl-C in the block is held, not lost: it arrives on unblock."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def _ignore_sigint() -> None:
     """Worker initializer: Ctrl-C is the parent's business (it stops the pool cleanly)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -277,7 +297,8 @@ class ProcessExecutor(SerialExecutor):
                 if item is _END:
                     exhausted = True
                 else:
-                    self._pending.add(self._pool.submit(fn, item))
+                    with _children_ignore_sigint():  # workers are spawned inside submit
+                        self._pending.add(self._pool.submit(fn, item))
             if not self._pending:
                 return
             done, self._pending = wait(self._pending, return_when=FIRST_COMPLETED)

@@ -24,7 +24,7 @@ import pytest
 from sim import experiment as ex
 from sim import results
 from sim.cli import main
-from sim.runner import Progress, run_replications
+from sim.runner import Progress, Task, run_replications, run_task
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -236,7 +236,7 @@ def _wait_for_chunks(out: Path, proc: subprocess.Popen, count: int = 1) -> int:
     chunks = out / results.CHUNKS_DIR
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        found = len(list(chunks.glob("p*.parquet"))) if chunks.is_dir() else 0
+        found = len(list(chunks.glob("p*.arrow"))) if chunks.is_dir() else 0
         if found >= count:
             return found
         assert proc.poll() is None, proc.communicate()
@@ -257,7 +257,7 @@ def test_resume_after_sigkill_gives_the_same_files(tmp_path: Path) -> None:
     proc.communicate()
     assert proc.returncode == -signal.SIGKILL
     assert not (out / "runs.parquet").exists(), "the run finished before it was killed"
-    saved = len(list((out / results.CHUNKS_DIR).glob("p*.parquet")))
+    saved = len(list((out / results.CHUNKS_DIR).glob("p*.arrow")))
     assert 1 <= saved < 3 * 40 / 2
 
     code, _, stderr = call(["sweep", str(file), "--out", str(out), "--resume", "-w", "1", "-q"])
@@ -288,6 +288,42 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path: Path) -> None:
     assert call(["sweep", str(file), "--out", str(reference), "-w", "1", "-q"])[0] == 0
     for name in OUTPUT_FILES:
         assert (out / name).read_bytes() == (reference / name).read_bytes(), name
+
+
+def test_resume_fills_the_gaps_between_saved_chunks(serial: Path, tmp_path: Path) -> None:
+    """Saved replications 0, 2 of point 0 and 1 of point 1: only the other three run."""
+    file = write(tmp_path)
+    prepared = ex.prepare(file)
+    out = tmp_path / "out"
+    chunks = out / results.CHUNKS_DIR
+    chunks.mkdir(parents=True)
+    (chunks / ex.STATE_FILE).write_text(json.dumps({"fingerprint": prepared.fingerprint}))
+    store = results.ChunkStore(chunks)
+    for point, reps in ((0, (0,)), (0, (2,)), (1, (1,))):
+        store.write(run_task(Task(prepared.scenario_for(point), point, 5, reps)))
+    (chunks / ".p000001-r000000.arrow.tmp-1").write_bytes(b"half a chunk")
+    code, _, stderr = call(["sweep", str(file), "--out", str(out), "--resume", "-w", "1", "-q"])
+    assert code == 0, stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["experiment"]["replications_resumed"] == 3
+    assert manifest["experiment"]["replications_run_in_this_session"] == 3
+    for name in OUTPUT_FILES:
+        assert (out / name).read_bytes() == (serial / name).read_bytes(), name
+
+
+def test_runs_parquet_bytes_do_not_depend_on_chunking(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ex, "ROW_GROUP", 4)  # several row groups from 6 rows
+    file = write(tmp_path)
+    outs = []
+    for size in ("1", "2", "3"):
+        out = tmp_path / f"out{size}"
+        argv = ["sweep", str(file), "--out", str(out), "-w", "1", "-q", "--chunk-size", size]
+        assert call(argv)[0] == 0
+        outs.append((out / "runs.parquet").read_bytes())
+    assert outs[0] == outs[1] == outs[2]
+    assert pq.ParquetFile(tmp_path / "out1" / "runs.parquet").metadata.num_row_groups == 2
 
 
 def test_existing_folder_is_refused_and_left_alone(serial: Path, tmp_path: Path) -> None:
