@@ -23,6 +23,9 @@ import numpy as np
 
 FLYING, SHOT_DOWN, SUPPRESSED, LEAKED, FAILED = range(5)
 STATE_NAMES: tuple[str, ...] = ("flying", "shot_down", "suppressed", "leaked", "failed")
+# what a night reports per class: launched, each final state, and intercepted (as the Air
+# Force counts it: shot down + suppressed)
+OUTCOMES: tuple[str, ...] = ("launched", *STATE_NAMES[1:], "intercepted")
 NO_UNIT = -1
 
 _RESOLVE, _RELOAD = 0, 1

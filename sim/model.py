@@ -22,6 +22,7 @@ from sim.engagement import (
     FLYING,
     LEAKED,
     NO_UNIT,
+    OUTCOMES,
     STATE_NAMES,
     SUPPRESSED,
     EngagementOutcome,
@@ -32,15 +33,6 @@ from sim.engagement import (
 )
 from sim.laydown import DECOY, NightPlan, build_threats, build_units
 from sim.scenario import CLASSES, Scenario
-
-OUTCOMES: tuple[str, ...] = (
-    "launched",
-    "shot_down",
-    "suppressed",
-    "leaked",
-    "failed",
-    "intercepted",
-)
 
 
 @dataclass

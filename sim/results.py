@@ -34,15 +34,9 @@ import pyarrow.feather as feather
 import pyarrow.parquet as pq
 from scipy import stats
 
-CLASSES: tuple[str, ...] = ("drone", "decoy", "cruise", "ballistic", "hypersonic")
-OUTCOMES: tuple[str, ...] = (
-    "launched",
-    "shot_down",
-    "suppressed",
-    "leaked",
-    "failed",
-    "intercepted",
-)
+from sim.engagement import OUTCOMES as OUTCOMES  # re-exported: the runs-table vocabulary
+from sim.scenario import CLASSES as CLASSES
+
 # The Air Force reports decoys together with drones.
 REPORTED_CLASSES: dict[str, tuple[str, ...]] = {
     "drone": ("drone", "decoy"),
