@@ -76,7 +76,7 @@ SIM_CLASSES: dict[str, tuple[str, ...]] = {
     "ballistic": ("ballistic",),
     "hypersonic": ("hypersonic",),
 }
-QUARTERLY: tuple[str, ...] = ("ew", "reach_km", "bmd")
+QUARTERLY: tuple[str, ...] = ("ew", "reach_km", "bmd", "lost_all")
 DEEP_CLASSES: tuple[str, ...] = ("drone", "cruise", "ballistic")
 # reports merge "locationally lost" drones into "destroyed" from about August 2025 on
 LOST_REPORTED_UNTIL = pd.Timestamp("2025-08-01")
@@ -148,6 +148,11 @@ class Posture(_Strict):
     )
     bmd: Annotated[float, Field(ge=0.0, le=3.0)] = Field(
         description="Multiplier on the bmd_types' catalogue pk against ballistic and hypersonic."
+    )
+    lost_all: Annotated[float, Field(ge=0.0, le=0.9)] = Field(
+        default=0.0,
+        description="Reporting: share of nights whose report counts every drone not shot down as "
+        "locationally lost (all drones reported intercepted).",
     )
 
 
@@ -254,7 +259,7 @@ DEFAULT_PARAMETERS = Parameters(
         "ballistic": Deep(logit=-1.0, slope=1.0, rsd=0.3),
     },
 )
-DEFAULT_POSTURE = Posture(ew=0.3, reach_km=2.0, bmd=0.6)
+DEFAULT_POSTURE = Posture(ew=0.3, reach_km=2.0, bmd=0.6, lost_all=0.05)
 
 
 def default_bounds(name: str) -> tuple[float, float]:
@@ -267,6 +272,8 @@ def default_bounds(name: str) -> tuple[float, float]:
         return (0.02, 1.5)
     if name.startswith("bmd@"):
         return (0.02, 1.4)
+    if name.startswith("lost_all@"):
+        return (0.0, 0.5)
     table = {
         "mfg_pk": (0.02, 0.6),
         "mfg_pk_rsd": (0.02, 0.9),
@@ -396,8 +403,27 @@ def save_calibration(calibration: Calibration, path: str | Path, header: str = "
         import os
 
         data["template"] = os.path.relpath(template, path.resolve().parent)
-    text = yaml.safe_dump(data, sort_keys=False, width=100, allow_unicode=True)
+    text = yaml.dump(_rounded(data), Dumper=_Dumper, sort_keys=False, width=100, allow_unicode=True)
     path.write_text(header + text, encoding="utf-8")
+
+
+class _Dumper(yaml.SafeDumper):
+    """Lists of plain values in flow style ([0.5, 4.5]); the rest in block style."""
+
+    def represent_sequence(self, tag, sequence, flow_style=None):
+        flat = all(not isinstance(v, (list, dict)) for v in sequence)
+        return super().represent_sequence(tag, sequence, flow_style=flat or None)
+
+
+def _rounded(obj: Any) -> Any:
+    """Floats to 6 significant digits (a calibration file is read by people too)."""
+    if isinstance(obj, float):
+        return float(f"{obj:.6g}")
+    if isinstance(obj, dict):
+        return {k: _rounded(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_rounded(v) for v in obj]
+    return obj
 
 
 @cache
@@ -596,6 +622,7 @@ class NightSpec:
     # ("ew", class, "", d) | ("pk", type, class, d); None: the model samples the scenario itself
     reach: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # mean, rsd, low, high
     short_range: tuple[str, ...] = ()
+    lost_all: float = 0.0  # chance that the report counts every drone not shot down as lost
     _plan: NightPlan | None = None
 
     @property
@@ -698,6 +725,7 @@ def night_spec(
         draws=draws,
         reach=(reach_mean, params.reach_rsd, low, high),
         short_range=tuple(builder.short_range_types),
+        lost_all=posture["lost_all"],
     )
 
 
@@ -853,6 +881,12 @@ def simulate_spec(spec: NightSpec, replications: int, seed: int, point: int = 0)
             else:
                 out[r, k] = sum(counts_out[f"intercepted.{c}"] for c in SIM_CLASSES[cls])
         out[r, -1] = counts_out["suppressed.drone"] + counts_out["suppressed.decoy"]
+        # reporting: on some nights every drone not shot down is reported locationally lost
+        if spec.lost_all > 0 and rng.random() < spec.lost_all:
+            unreported = spec.row.launched["drone"] - out[r, 1]
+            out[r, 1] += unreported
+            out[r, 0] += unreported
+            out[r, -1] += unreported
     return out
 
 
@@ -1289,25 +1323,42 @@ def _logmeanexp(x: np.ndarray) -> np.ndarray:
 QUANTILES = np.array([0.05, 0.5, 0.95])
 
 
-def mixture_quantiles(mu: np.ndarray, var: np.ndarray, taus: np.ndarray = QUANTILES) -> np.ndarray:
+def mixture_quantiles(
+    mu: np.ndarray,
+    var: np.ndarray,
+    taus: np.ndarray = QUANTILES,
+    top: np.ndarray | None = None,
+    top_mass: np.ndarray | None = None,
+) -> np.ndarray:
     """(nights, taus) quantiles of equal-weight normal mixtures (rows of mu, var).
 
-    Newton's method from the moment-matched normal's quantiles, safeguarded by a bracket.
+    With `top` and `top_mass`, the mixture has, in addition, a point mass `top_mass` at `top`
+    (per night; the largest possible count). Newton's method from the moment-matched normal's
+    quantiles, safeguarded by a bracket.
     """
+    taus = np.asarray(taus, dtype=float)
+    taus = np.broadcast_to(taus, (len(mu), taus.shape[-1]))
+    if top is not None and top_mass is not None:
+        keep = (1.0 - top_mass)[:, None]
+        scaled = np.minimum(taus / np.maximum(keep, 1e-9), 0.999999)
+        quantiles = mixture_quantiles(mu, var, scaled)
+        z = (top[:, None] - mu) / np.sqrt(var)
+        below_top = special.ndtr(z).mean(axis=1)[:, None]  # the model's P(count <= top)
+        return np.where(scaled < below_top, np.minimum(quantiles, top[:, None]), top[:, None])
     sd = np.sqrt(var)
     centre = mu.mean(axis=1)
     spread = np.sqrt(var.mean(axis=1) + mu.var(axis=1))
-    x = centre[:, None] + special.ndtri(taus)[None, :] * spread[:, None]
+    x = centre[:, None] + special.ndtri(taus) * spread[:, None]
     low = np.broadcast_to((mu - 8 * sd).min(axis=1)[:, None], x.shape).copy()
     high = np.broadcast_to((mu + 8 * sd).max(axis=1)[:, None], x.shape).copy()
     for _ in range(12):
         z = (x[:, :, None] - mu[:, None, :]) / sd[:, None, :]
         cdf = special.ndtr(z).mean(axis=2)
         pdf = (np.exp(-0.5 * z * z) / sd[:, None, :]).mean(axis=2) / math.sqrt(2 * math.pi)
-        below = cdf < taus[None, :]
+        below = cdf < taus
         low = np.where(below, x, low)
         high = np.where(below, high, x)
-        step = x - (cdf - taus[None, :]) / np.maximum(pdf, 1e-300)
+        step = x - (cdf - taus) / np.maximum(pdf, 1e-300)
         inside = (step > low) & (step < high)
         x = np.where(inside, step, 0.5 * (low + high))
     return x
@@ -1325,7 +1376,7 @@ def wis(y: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
 
 
 # smoothness of the posture from one quarter to the next (random-walk prior sd)
-POSTURE_STEP_SD = {"ew": 0.1, "reach_km": 0.75, "bmd": 0.3}
+POSTURE_STEP_SD = {"ew": 0.1, "reach_km": 0.75, "bmd": 0.3, "lost_all": 0.1}
 BLOCKS = ("drone", "cruise", "ballistic")
 _DIMS = (
     "deep.drone",
@@ -1530,17 +1581,24 @@ class Objective:
         y = self.observed["drone"][:, None]
         has = self.launched["drone"] > 0
         lost = self.lost_mask & has
+        n = self.launched["drone"]
+        lost_all = np.clip(self._series(values, "lost_all"), 0.0, 0.9)
         if self.criterion == "wis":
-            loss = wis(y[has, 0], mixture_quantiles(m["mu"][has], m["var"][has])).sum()
+            quantiles = mixture_quantiles(
+                m["mu"][has], m["var"][has], top=n[has], top_mass=lost_all[has]
+            )
+            loss = wis(y[has, 0], quantiles).sum()
             if lost.any():
                 quantiles = mixture_quantiles(m["mu_lost"][lost], m["var_lost"][lost])
                 loss += wis(self.lost[lost], quantiles).sum()
         else:
-            loss = -_logmeanexp(_norm_logpdf(y, m["mu"], m["var"]))[has].sum()
+            density = np.exp(_logmeanexp(_norm_logpdf(y, m["mu"], m["var"])))
+            mass = (1.0 - lost_all) * density + lost_all * (y[:, 0] == n)
+            loss = -np.log(np.maximum(mass, 1e-300))[has].sum()
             if lost.any():
                 yl = self.lost[:, None]
                 loss -= _logmeanexp(_norm_logpdf(yl, m["mu_lost"], m["var_lost"]))[lost].sum()
-        penalty = self._prior(values, ("ew", "reach_km"))
+        penalty = self._prior(values, ("ew", "reach_km", "lost_all"))
         if self.anchor.any():
             mean = m["mu"][self.anchor].mean(axis=1)
             penalty += 0.5 * float(((mean - y[self.anchor, 0]) ** 2).sum()) / REFERENCE_ANCHOR_SD**2
@@ -1599,7 +1657,9 @@ class Objective:
 
     def expected(self, values: Mapping[str, float]) -> dict[str, np.ndarray]:
         """Emulated mean intercepted count per night and reported class."""
-        out = {"drone": self.drone_moments(values)["mu"].mean(axis=1)}
+        lost_all = np.clip(self._series(values, "lost_all"), 0.0, 0.9)
+        model = self.drone_moments(values)["mu"].mean(axis=1)
+        out = {"drone": (1 - lost_all) * model + lost_all * self.launched["drone"]}
         for cls in ("cruise", "ballistic", "hypersonic"):
             if self._missile_route[cls]:
                 out[cls] = self.launched[cls] * self.missile_probability(values, cls).mean(axis=1)
@@ -1618,14 +1678,15 @@ class ParamsError(ValueError):
 def parse_params(spec: str | None, names: Sequence[str]) -> dict[str, tuple[float, float]]:
     """Free parameters and their bounds from `--params`.
 
-    None: every parameter, with `default_bounds`. Otherwise a YAML file mapping names to
+    None: every parameter with `default_bounds`, except `lost_all@Q` (set from the data by
+    `fit_calibration` unless named here). Otherwise a YAML file mapping names to
     `[low, high]` (or null for the default bounds), or a comma-separated list of `name=low:high`
     or `name` items. Names may use shell wildcards (`ew@*`, `deep.*.slope`).
     """
     import fnmatch
 
     if spec is None:
-        return {name: default_bounds(name) for name in names}
+        return {name: default_bounds(name) for name in names if not name.startswith("lost_all@")}
     items: list[tuple[str, Any, str]] = []
     path = Path(spec)
     if path.suffix in (".yaml", ".yml") or path.is_file():
@@ -1785,6 +1846,22 @@ def _fit_block(
     return value, ses
 
 
+def reported_all_share(rows: Sequence[NightRow], quarters: Sequence[str]) -> dict[str, float]:
+    """Per quarter of the table, the share of its nights (with drones) whose report has every
+    drone intercepted; nights are assigned to the nearest quarter of the table."""
+    mids = np.array([quarter_midpoint(q).value for q in quarters], dtype=float)
+    hits = dict.fromkeys(quarters, 0)
+    totals = dict.fromkeys(quarters, 0)
+    for row in rows:
+        n = row.launched.get("drone", 0)
+        if n <= 0 or not row.intercepted:
+            continue
+        quarter = quarters[int(np.argmin(np.abs(mids - row.date.value)))]
+        totals[quarter] += 1
+        hits[quarter] += int(row.intercepted["drone"] >= n)
+    return {q: round(hits[q] / totals[q], 4) if totals[q] else 0.0 for q in quarters}
+
+
 def fit_calibration(
     start: Calibration,
     rows: Sequence[NightRow],
@@ -1805,6 +1882,10 @@ def fit_calibration(
     the criterion is the likelihood; the weighted interval score gives none.
     """
     started = time.perf_counter()
+    observed_all = reported_all_share(rows, sorted(start.posture))
+    start = with_parameters(
+        start, {f"lost_all@{q}": v for q, v in observed_all.items() if f"lost_all@{q}" not in free}
+    )
     objective = Objective(start, rows, emulator, draws=draws, seed=seed, criterion=criterion)
     values = dict(objective.values)
     standard_errors: dict[str, float | None] = {}

@@ -637,7 +637,6 @@ class PreparedExperiment:
     design_seed: int
     entries: list[Entry]
     points: list[DesignPoint]
-    _trees: dict[str, ast.Expression] = field(default_factory=dict, repr=False)
     # each design point's validated scenario, pickled (validated once, sent as is to workers)
     _scenarios: dict[int, bytes] = field(default_factory=dict, repr=False)
 
@@ -800,7 +799,6 @@ def prepare(
         design_seed=design_seed,
         entries=entries,
         points=points,
-        _trees=trees,
     )
     _check_points(prepared)
     return prepared
@@ -981,7 +979,9 @@ def run_sweep(
     if not fresh:
         if resume:
             stored = _stored_fingerprint(out)
-            if stored is None and any(out.iterdir()):
+            # (a run killed before it wrote its state leaves at most an empty .chunks/)
+            leftover = {p.name for p in out.iterdir()} - {results.CHUNKS_DIR}
+            if stored is None and (leftover or results.ChunkStore(chunks).files()):
                 raise results.ResultsFolderError(
                     out,
                     f"results folder {out} was not written by salvo sweep; use --force to "

