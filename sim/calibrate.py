@@ -82,7 +82,8 @@ DEEP_CLASSES: tuple[str, ...] = ("drone", "cruise", "ballistic")
 LOST_REPORTED_UNTIL = pd.Timestamp("2025-08-01")
 # the reference night (tests/test_reference_night.py): its drones anchor the fit
 REFERENCE_DATE = pd.Timestamp("2025-08-21")
-REFERENCE_ANCHOR_SD = 3.0
+# sd of the anchor of its mean intercepted drones and cruise missiles (the tolerances are 6 and 3)
+REFERENCE_ANCHOR_SD = {"drone": 0.75, "cruise": 1.0}
 # the catalogue's Patriot pk against ballistic missiles: `bmd` = 1 keeps the catalogue values
 QUARTER_PATTERN = r"^\d{4}Q[1-4]$"
 
@@ -1000,9 +1001,10 @@ DRONE_PK: tuple[float, ...] = (0.02, 0.1, 0.2, 0.35, 0.6)
 DRONE_N: tuple[int, ...] = (30, 80, 200, 450, 900)
 MISSILE_BMD: tuple[float, ...] = (0.02, 0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.4)
 MISSILE_N: tuple[int, ...] = (2, 6, 15, 40, 90)
-EMULATOR_EW = (
-    0.3  # background EW in the drone grid runs (flagged and unflagged drones are kept apart)
-)
+# background EW in the drone grid runs (drones lost to it and the others are counted apart)
+EMULATOR_EW = 0.3
+# drones launched with each missile in the missile grid runs (they use up SAM rounds first)
+MISSILE_DRONES_PER_MISSILE = 15
 
 
 @dataclass(frozen=True)
@@ -1062,6 +1064,7 @@ def _cell_scenario(task: _CellTask) -> tuple[NightSpec, dict[str, int]]:
         row_launched["drone"] = task.n
     else:
         row_launched.update(cruise=task.n, ballistic=task.n, hypersonic=max(1, task.n // 4))
+        row_launched["drone"] = min(MISSILE_DRONES_PER_MISSILE * task.n, DRONE_N[-1])
     posture = Posture(ew=EMULATOR_EW, reach_km=task.reach, bmd=task.bmd)
     params = cal.parameters.model_copy(update={"mfg_pk": task.pk, "mfg_pk_rsd": 0.0, "ew_rsd": 0.0})
     deep = {}
@@ -1403,13 +1406,16 @@ class Objective:
     """Negative log-likelihood of the nights' intercepted counts under the emulated model.
 
     Per night, the night-level draws (deep shares, EW suppression of drones and of decoys, the
-    short-range pk against drones and decoys) are a Latin hypercube of `draws` points, fixed by
-    `seed` (common random numbers): the same parameters always give the same value. Given the
-    draws, intercepted drones are normal (binomial variance times the emulator's inflation,
-    plus the variance of the split between groups), missiles binomial. Nights before August
-    2025 add the likelihood of the reported "lost" drones. Priors: a random walk on each
-    posture series from quarter to quarter, and the reference night (2025-08-21, if fitted)
-    anchors its mean intercepted drones to the observed 546 (sd 3).
+    short-range pk against drones and decoys, the reach) are a Latin hypercube of `draws`
+    points, fixed by `seed` (common random numbers): the same parameters always give the same
+    value. Given the draws, intercepted drones are normal (binomial variance times the
+    emulator's inflation, plus the variance of the split between groups), with a point mass at
+    "all intercepted" (`lost_all`); missiles binomial. Drones are scored by `criterion` (the
+    weighted interval score or the likelihood), missiles by likelihood. Nights before August
+    2025 add the score of the reported "lost" drones. Priors: a random walk on each posture
+    series from quarter to quarter, and the reference night (2025-08-21, if fitted) anchors its
+    mean intercepted drones and cruise missiles to the observed 546 and 30
+    (`REFERENCE_ANCHOR_SD`).
     """
 
     def __init__(
@@ -1601,7 +1607,8 @@ class Objective:
         penalty = self._prior(values, ("ew", "reach_km", "lost_all"))
         if self.anchor.any():
             mean = m["mu"][self.anchor].mean(axis=1)
-            penalty += 0.5 * float(((mean - y[self.anchor, 0]) ** 2).sum()) / REFERENCE_ANCHOR_SD**2
+            sd = REFERENCE_ANCHOR_SD["drone"]
+            penalty += 0.5 * float(((mean - y[self.anchor, 0]) ** 2).sum()) / sd**2
         return float(loss + penalty)
 
     # ---- missiles
@@ -1646,7 +1653,14 @@ class Objective:
         if block == "drone":
             return self.drone_nll(values)
         if block == "cruise":
-            return self.missile_nll(values, "cruise")
+            value = self.missile_nll(values, "cruise")
+            if self.anchor.any() and self._missile_route["cruise"]:
+                p = self.missile_probability(values, "cruise")[self.anchor].mean(axis=1)
+                mean = self.launched["cruise"][self.anchor] * p
+                observed = self.observed["cruise"][self.anchor]
+                sd = REFERENCE_ANCHOR_SD["cruise"]
+                value += 0.5 * float(((mean - observed) ** 2).sum()) / sd**2
+            return value
         return (
             self.missile_nll(values, "ballistic") + self.missile_nll(values, "hypersonic")
             + self._prior(values, ("bmd",))
