@@ -25,7 +25,6 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, as_
 from dataclasses import dataclass
 from typing import Any
 
-import mesa
 import numpy as np
 import pandas as pd
 
@@ -58,24 +57,11 @@ def run_task(task: Task) -> list[dict]:
     # a scenario with distributions is drawn anew each night, so nothing can be shared
     plan = None if scenario.has_distributions else NightPlan.from_scenario(scenario)
     for r in task.replications:
-        before = set(map(id, _AGENT_IDS))
         result = run_night(scenario, replication_rng(task.base_seed, task.point, r), plan)
-        _forget_models(before)
         row = {"point": task.point, "replication": r, "seed": task.base_seed}
         row.update(result.as_row())
         rows.append(row)
     return rows
-
-
-# Mesa 3 counts agent ids per model in a class-level dict keyed by the model, which keeps
-# every finished model (and its agents, ~0.7 MB a night) alive for the life of the process.
-_AGENT_IDS = mesa.agent.Agent._ids
-
-
-def _forget_models(before: set[int]) -> None:
-    """Drop the id counters of the models created since `before` (finished nights)."""
-    for model in [m for m in list(_AGENT_IDS) if id(m) not in before]:
-        _AGENT_IDS.pop(model, None)
 
 
 def default_workers() -> int:
