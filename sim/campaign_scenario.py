@@ -710,9 +710,12 @@ _PLACEMENTS = ("PointPlacement", "RingPlacement", "BeltPlacement", "RegionPlacem
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Print the campaign file reference."""
-    sys.stdout.write(reference_markdown())
-    return 0
+    """Print the campaign file reference, or with --check FILE compare FILE with it."""
+    from sim import schema_docs
+
+    return schema_docs.reference_main(
+        argv, prog="sim.campaign_scenario", what="campaign file", generate=reference_markdown
+    )
 
 
 if __name__ == "__main__":

@@ -14,10 +14,8 @@ here: ``python -m sim.experiment > docs/experiment-reference.md``.
 
 from __future__ import annotations
 
-import argparse
 import ast
 import copy
-import difflib
 import hashlib
 import itertools
 import json
@@ -1588,46 +1586,11 @@ def reference_markdown() -> str:
     )
 
 
-def check_reference(path: Path) -> str | None:
-    """None if `path` holds the generated reference, else what differs."""
-    expected = reference_markdown()
-    try:
-        actual = path.read_text(encoding="utf-8")
-    except OSError as err:
-        return f"{path}: cannot read ({err.strerror}); generate it with: {REGENERATE}"
-    if actual == expected:
-        return None
-    diff = list(
-        difflib.unified_diff(
-            actual.splitlines(),
-            expected.splitlines(),
-            fromfile=str(path),
-            tofile="python -m sim.experiment",
-            lineterm="",
-        )
-    )
-    return f"{path} is out of date; regenerate it with:\n    {REGENERATE}\n" + "\n".join(diff[:40])
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Print the experiment file reference, or with --check FILE compare FILE with it."""
-    parser = argparse.ArgumentParser(
-        prog="python -m sim.experiment",
-        description="Print the experiment file reference (Markdown) generated from the models.",
+    return schema_docs.reference_main(
+        argv, prog="sim.experiment", what="experiment file", generate=reference_markdown
     )
-    parser.add_argument("--check", metavar="FILE", type=Path, help="exit 1 if FILE is stale")
-    args = parser.parse_args(argv)
-    if args.check is not None:
-        problem = check_reference(args.check)
-        if problem is not None:
-            print(problem, file=sys.stderr)
-            return 1
-        print(f"{args.check} is up to date")
-        return 0
-    sys.stdout.flush()
-    sys.stdout.buffer.write(reference_markdown().encode("utf-8"))
-    sys.stdout.buffer.flush()
-    return 0
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import argparse
 import difflib
 import sys
 import types
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
@@ -491,10 +491,9 @@ def missing_descriptions(root: type[BaseModel] = ROOT_MODEL) -> list[str]:
 # --------------------------------------------------------------------------- command line
 
 
-def check(path: Path, text: str | None = None) -> str | None:
-    """None if ``path`` holds the generated text, else a message saying what differs."""
-    expected = generate() if text is None else text
-    regenerate = f"python -m sim.schema_docs > {path.as_posix()}"
+def check_generated(path: Path, expected: str, prog: str) -> str | None:
+    """None if ``path`` holds ``expected`` (the output of ``python -m PROG``), else what differs."""
+    regenerate = f"python -m {prog} > {path.as_posix()}"
     try:
         actual = path.read_text(encoding="utf-8")
     except OSError as err:
@@ -506,22 +505,26 @@ def check(path: Path, text: str | None = None) -> str | None:
             actual.splitlines(),
             expected.splitlines(),
             fromfile=str(path),
-            tofile="python -m sim.schema_docs",
+            tofile=f"python -m {prog}",
             lineterm="",
         )
     )
     shown = diff[:40] + (["..."] if len(diff) > 40 else [])
-    return (
-        f"{path} is out of date with the scenario schema; regenerate it with:\n"
-        f"    {regenerate}\n" + "\n".join(shown)
-    )
+    return f"{path} is out of date; regenerate it with:\n    {regenerate}\n" + "\n".join(shown)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Print the reference, or with --check FILE compare FILE with it (exit 1 if stale)."""
+def check(path: Path, text: str | None = None) -> str | None:
+    """None if ``path`` holds the generated scenario reference, else what differs."""
+    return check_generated(path, generate() if text is None else text, "sim.schema_docs")
+
+
+def reference_main(
+    argv: Sequence[str] | None, *, prog: str, what: str, generate: Callable[[], str]
+) -> int:
+    """Command line of a generated reference: print it, or with --check FILE exit 1 if stale."""
     parser = argparse.ArgumentParser(
-        prog="python -m sim.schema_docs",
-        description="Print the scenario file reference (Markdown) generated from the schema.",
+        prog=f"python -m {prog}",
+        description=f"Print the {what} reference (Markdown) generated from the schema.",
     )
     parser.add_argument(
         "--check",
@@ -531,17 +534,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.check is not None:
-        problem = check(args.check)
+        problem = check_generated(args.check, generate(), prog)
         if problem is not None:
             print(problem, file=sys.stderr)
             return 1
         print(f"{args.check} is up to date")
         return 0
-    data = generate().encode("utf-8")
     sys.stdout.flush()
-    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.write(generate().encode("utf-8"))
     sys.stdout.buffer.flush()
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print the scenario file reference, or with --check FILE compare FILE with it."""
+    return reference_main(argv, prog="sim.schema_docs", what="scenario file", generate=generate)
 
 
 if __name__ == "__main__":

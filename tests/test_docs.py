@@ -8,6 +8,7 @@ a `salvo run` option is added without being explained in `docs/cli-run.md`.
 from __future__ import annotations
 
 import argparse
+import importlib
 import inspect
 import subprocess
 import sys
@@ -181,6 +182,22 @@ def test_check_option(tmp_path, generated, capsys):
 
     assert schema_docs.main(["--check", str(tmp_path / "missing.md")]) == 1
     assert "cannot read" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("module", "committed"),
+    [
+        ("sim.experiment", "docs/experiment-reference.md"),
+        ("sim.campaign_scenario", "docs/campaign-reference.md"),
+    ],
+)
+def test_every_generated_reference_has_a_check_option(module, committed, tmp_path, capsys):
+    main = importlib.import_module(module).main
+    assert main(["--check", str(ROOT / committed)]) == 0
+    stale = tmp_path / "stale.md"
+    stale.write_text((ROOT / committed).read_text(encoding="utf-8") + "\nextra line\n")
+    assert main(["--check", str(stale)]) == 1
+    assert f"python -m {module} >" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------- cli-run.md
