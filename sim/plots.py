@@ -17,8 +17,14 @@ sweep          ``summary.csv`` + ``parameters.csv``   one parameter: intercept r
                                                       against it (mean, 95 % CI, 5–95 % band);
                                                       two on a grid: heatmaps; more: scatter
 sobol          ``sensitivity.csv``                    first-order and total Sobol' indices
-campaign       ``nights.parquet``                     not drawn yet (TODO, issue 5)
+campaign       ``nights.parquet`` (or a manifest      stock by interceptor type over time;
+               with ``"kind": "campaign"``)           intercept rate per night; cumulative spend
+                                                      of each side; cost-exchange ratio; the day
+                                                      each stock runs out (``sim.plots_campaign``)
 =============  =====================================  ==========================================
+
+A kind may supersede others whose marker files its folder also holds: a campaign folder has a
+``summary.json`` and a ``summary.csv`` too, but is drawn as a campaign, not as a run or a sweep.
 
 Output is deterministic: the same files give the same bytes (fixed size, DPI and font,
 Agg rendering, no dates or software versions in the file metadata, a fixed SVG hash salt).
@@ -182,7 +188,10 @@ class FigureKind:
     ResultsFileError), ``names`` gives the file stems the loaded data will be drawn as, and
     ``draw`` returns ``(file stem, figure)`` pairs. Every kind of a folder is loaded before
     any figure is drawn, so bad input writes nothing. A kind without ``draw`` is recognised
-    but its figures are not implemented yet.
+    but its figures are not implemented yet. When this kind is selected, the kinds named in
+    ``supersedes`` are not (their marker files belong to this kind's folder). ``detect``, if
+    given, also selects the kind (e.g. a manifest saying what wrote the folder), so a folder
+    that lost its marker file is reported as missing it rather than taken for another kind.
     """
 
     name: str
@@ -192,10 +201,15 @@ class FigureKind:
     load: LoadFunction | None = field(default=None, compare=False)
     names: Callable[[Any], list[str]] | None = field(default=None, compare=False)
     draw: DrawFunction | None = field(default=None, compare=False)
+    supersedes: tuple[str, ...] = ()
+    detect: Callable[[Path], bool] | None = field(default=None, compare=False)
 
     def selected_by(self, folder: Path) -> bool:
-        """True if the folder holds any of the files that select this kind."""
-        return any((folder / name).exists() for name in self.selects)
+        """True if the folder holds any of the files that select this kind (or ``detect``
+        recognises it)."""
+        if any((folder / name).exists() for name in self.selects):
+            return True
+        return self.detect is not None and self.detect(folder)
 
 
 FIGURE_KINDS: dict[str, FigureKind] = {}
@@ -209,12 +223,15 @@ def register_kind(
     description: str,
     load: LoadFunction,
     names: Callable[[Any], list[str]],
+    supersedes: Sequence[str] = (),
+    detect: Callable[[Path], bool] | None = None,
 ) -> Callable[[DrawFunction], DrawFunction]:
     """Decorator: register ``draw`` as the figures of results holding ``selects``.
 
     A new results type plugs in with its own ``load`` (files -> data, ResultsFileError on
     bad input), ``names`` (data -> figure file stems) and the decorated ``draw``
-    (data, options -> [(stem, Figure)]).
+    (data, options -> [(stem, Figure)]); ``supersedes`` names kinds it replaces in a folder
+    that holds its files; ``detect`` (folder -> bool) selects it by other evidence too.
     """
 
     def decorator(draw: DrawFunction) -> DrawFunction:
@@ -226,18 +243,12 @@ def register_kind(
             load=load,
             names=names,
             draw=styled(draw),
+            supersedes=tuple(supersedes),
+            detect=detect,
         )
         return draw
 
     return decorator
-
-
-def _placeholder(name: str, selects: Sequence[str], requires: Sequence[str], text: str) -> None:
-    """Register a kind whose figures are not written yet (so its folder is recognised)."""
-    FIGURE_KINDS.setdefault(
-        name,
-        FigureKind(name=name, selects=tuple(selects), requires=tuple(requires), description=text),
-    )
 
 
 def select_kinds(folder: Path | str) -> list[FigureKind]:
@@ -247,8 +258,14 @@ def select_kinds(folder: Path | str) -> list[FigureKind]:
     if not folder.is_dir():
         raise ResultsFileError(folder, "no such results folder")
     kinds = [kind for kind in FIGURE_KINDS.values() if kind.selected_by(folder)]
+    superseded = {name for kind in kinds for name in kind.supersedes}
+    kinds = [kind for kind in kinds if kind.name not in superseded]
     summaries = ("summary.json", "summary.csv")
-    if (folder / RUNS_FILE).exists() and not any((folder / n).exists() for n in summaries):
+    if (
+        "run" not in superseded
+        and (folder / RUNS_FILE).exists()
+        and not any((folder / n).exists() for n in summaries)
+    ):
         raise ResultsFileError(
             folder / SUMMARY_FILE,
             f"missing: {RUNS_FILE} is there but no summary "
@@ -1635,11 +1652,8 @@ def draw_sobol(data, options: PlotOptions) -> list[tuple[str, Figure]]:
     return [("sobol", fig_sobol(*data))]
 
 
-# --------------------------------------------------------------------------- not yet drawn
+# --------------------------------------------------------------------------- campaigns
 
-# TODO(issue 5): campaign figures (stock by interceptor type over time with bands, intercept
-#   rate per night, cumulative spend by each side, cost-exchange ratio, the day each stock runs
-#   out) from nights.parquet, once `salvo campaign` writes it (sim/campaign.py has no results
-#   writer yet). Until then a campaign folder is recognised and `salvo plot` says its figures
-#   are not implemented yet.
-_placeholder("campaign", ("nights.parquet",), ("nights.parquet",), "a 'salvo campaign' folder")
+# The campaign figures live in their own module, registered like the kinds above; imported
+# last because it uses this module's helpers.
+from sim import plots_campaign  # noqa: E402, F401

@@ -3,7 +3,8 @@
 Writes ``report.md`` (figures linked from ``figures/``) and ``report.html`` (one
 self-contained file, figures embedded as base64 PNG) with what was run (the manifest's
 essentials), the summary table, the figures (drawn first if missing) and, when the scenario
-records observed counts, observed versus simulated. Like ``sim.plots`` it reads files only.
+records observed counts, observed versus simulated; for a campaign, its totals and when each
+interceptor stock runs out. Like ``sim.plots`` it reads files only.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from sim import plots
+from sim import plots, plots_campaign
 from sim.results import format_summary
 
 REPORT_MD = "report.md"
@@ -44,6 +45,16 @@ _CAPTIONS = {
     "interval) against each varied parameter.",
     "sobol": "First-order (S1) and total (ST) Sobol' indices of the per-point means with 95 % "
     "confidence intervals, sorted by ST.",
+    "campaign-stock": "Interceptor stock by type after each night, one panel per type on its own "
+    "scale (median over replications, band: 5–95 % of replications).",
+    "campaign-intercept-rate": "Intercept rate per night (intercepted per launched) with mass "
+    "nights marked; below, threats launched and leakers per night (median, 5–95 % band).",
+    "campaign-spend": "Cumulative spend of each side: the value of the interceptors fired and of "
+    "the threats launched, and the money each side put into supply (median, 5–95 % band).",
+    "campaign-cost-exchange": "Cumulative defender spend (interceptors fired) per cumulative "
+    "attacker spend (threats launched), and per threat intercepted (median, 5–95 % band).",
+    "campaign-ran-out": "The first day each interceptor stock was empty after the night, one dot "
+    "per replication, and the share of replications in which it ran out.",
 }
 MAX_SWEEP_ROWS = 40
 
@@ -228,6 +239,97 @@ def sensitivity_table(folder: Path) -> tuple[str, str, list[str], list[list[str]
     return "Sobol' indices", "First-order (S1) and total (ST) indices.", header, rows
 
 
+# (column of plots_campaign.replication_totals, label, format)
+_CAMPAIGN_TOTALS = (
+    ("intercept_rate", "intercept rate, all nights", "pct"),
+    ("mass_intercept_rate", "intercept rate, mean of mass nights", "pct"),
+    ("launched", "threats launched", "count"),
+    ("intercepted", "threats intercepted", "count"),
+    ("leaked", "leakers", "count"),
+    ("defender_cost_usd", "defender: value of interceptors fired", "usd"),
+    ("attacker_cost_usd", "attacker: value of threats launched", "usd"),
+    ("cost_exchange", "cost-exchange ratio (defender per attacker US$)", "ratio"),
+    ("cost_per_intercept_usd", "defender spend per threat intercepted", "usd"),
+    ("drone_ratio_end", "drone ratio at the end (attacker : defender)", "ratio"),
+)
+
+
+def _campaign_value(x: float, how: str) -> str:
+    if not np.isfinite(x):
+        return "–"
+    if how == "pct":
+        return f"{100 * x:.1f} %"
+    if how == "usd" and abs(x) >= 1e9:
+        return f"${x / 1e9:,.2f}B"
+    if how == "usd":
+        return f"${x / 1e6:,.1f}M" if abs(x) >= 1e5 else f"${x / 1e3:,.0f}k"
+    if how == "ratio":
+        return f"{x:.2f}"
+    return f"{x:,.0f}"
+
+
+def campaign_totals_table(
+    results: plots_campaign.CampaignResults,
+) -> tuple[str, str, list[str], list[list[str]]]:
+    """Per-replication totals of the campaign: mean, median and 5–95 % of replications."""
+    totals = plots_campaign.replication_totals(results)
+    rows = []
+    specs = [
+        *_CAMPAIGN_TOTALS,
+        *((f"stock.{k}", f"stock at the end: {k}", "count") for k in results.stock_types),
+    ]
+    for column, label, how in specs:
+        if column not in totals:
+            continue
+        values = totals[column].to_numpy(dtype=float)
+        values = values[np.isfinite(values)]
+        if len(values) == 0:
+            continue
+        p05, p50, p95 = np.quantile(values, [0.05, 0.5, 0.95])
+        cells = [_campaign_value(float(v), how) for v in (np.mean(values), p50, p05, p95)]
+        rows.append([label, cells[0], cells[1], f"{cells[2]} – {cells[3]}"])
+    header = ["over the whole campaign", "mean", "median", "5–95 % of replications"]
+    text = f"Totals of each of the {len(totals)} replications, from {plots_campaign.NIGHTS_FILE}"
+    if results.runs is not None:
+        text += f" ({plots.RUNS_FILE} holds every total of each replication)"
+    return "Summary", text + ".", header, rows
+
+
+def campaign_ran_out_table(
+    results: plots_campaign.CampaignResults,
+) -> tuple[str, str, list[str], list[list[str]]]:
+    """Per interceptor type: how often and when its stock ran out."""
+    table = plots_campaign.ran_out_days(results)
+    rows = []
+    for kind in table.columns:
+        days = table[kind].dropna().to_numpy(dtype=float)
+        share = f"{len(days)} of {len(table)} ({100 * len(days) / len(table):.0f} %)"
+        if len(days) == 0:
+            rows.append([kind, share, "never", "–"])
+            continue
+        p05, p50, p95 = np.quantile(days, [0.05, 0.5, 0.95])
+        rows.append([kind, share, f"{p50:.0f}", f"{p05:.0f} – {p95:.0f}"])
+    header = ["interceptor type", "ran out in", "median day", "5–95 % of those that ran out"]
+    start = f"; day 0 is {results.start}" if results.start else ""
+    text = f"The first day its stock was 0 after the night{start}."
+    return "When the stocks run out", text, header, rows
+
+
+def build_campaign_report(folder: Path, results: plots_campaign.CampaignResults) -> Report:
+    """The report of a ``salvo campaign`` folder, without its figures."""
+    report = Report(
+        title=f"salvo results: {results.name}",
+        intro=f"Campaign `{results.name}`: {results.subtitle().split(' · ', 1)[1]}. "
+        f"Results folder `{folder}`.",
+    )
+    if results.manifest is not None:
+        report.manifest_rows = manifest_rows(results.manifest)
+    else:
+        report.notes.append(f"{plots.MANIFEST_FILE} is missing: the provenance is unknown.")
+    report.tables += [campaign_totals_table(results), campaign_ran_out_table(results)]
+    return report
+
+
 def _caption(stem: str) -> str:
     if stem.startswith("night-map-"):
         return f"Night map of replication {stem.rsplit('-', 1)[1]}. " + _CAPTIONS["night-map"]
@@ -239,7 +341,12 @@ def build_report(
 ) -> Report:
     """Collect the report of a results folder, drawing missing PNG figures first."""
     folder = Path(folder)
-    plots.select_kinds(folder)  # a folder with nothing recognisable is bad input
+    kinds = plots.select_kinds(folder)  # a folder with nothing recognisable is bad input
+    if any(kind.name == "campaign" for kind in kinds):
+        report = build_campaign_report(folder, plots_campaign.read_campaign(folder))
+        paths = plots.plot_results(folder, fmt="png", dpi=dpi, only_missing=True)
+        report.figures = [(_caption(p.stem), p) for p in paths]
+        return report
     summary_path = folder / plots.SUMMARY_FILE
     manifest_path = folder / plots.MANIFEST_FILE
     summary = plots.read_json(summary_path) if summary_path.exists() else None
