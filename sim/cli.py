@@ -138,8 +138,6 @@ def cmd_catalog(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """salvo sweep: every design point of an experiment, replicated -> results folder."""
-    import shlex
-
     from sim import experiment
     from sim.runner import ExecutorError
 
@@ -158,19 +156,63 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             chunk_size=args.chunk_size,
         )
     except experiment.SweepInterrupted as stop:
-        again = ["salvo", "sweep", args.experiment, "--resume"]
-        for flag, value in (("--out", args.out), ("-n", args.replications), ("--seed", args.seed)):
-            again += [flag, str(value)] if value is not None else []
-        print(
-            f"salvo: interrupted; {stop.done} of {stop.total} replications are saved in "
-            f"{out}/\nresume with: {shlex.join(again)}",
-            file=sys.stderr,
-        )
-        return EXIT_INTERRUPTED
+        return _interrupted(stop, out, ["sweep", args.experiment], args)
     except ExecutorError as err:
         print(f"salvo: {err}", file=sys.stderr)
         return EXIT_ERROR
     print(experiment.format_sweep(prepared, result))
+    if result.already_complete:
+        print(f"{out}/ is already complete; nothing was run")
+    else:
+        wall = time.perf_counter() - started
+        print(f"wrote {out}/ ({', '.join(result.files)}) in {wall:.1f} s")
+    return EXIT_OK
+
+
+def _interrupted(stop: Exception, out: Path, command: list[str], args: argparse.Namespace) -> int:
+    """Ctrl-C during a sweep or campaign: say what is saved and how to go on."""
+    import shlex
+
+    again = ["salvo", *command, "--resume"]
+    for flag, value in (("--out", args.out), ("-n", args.replications), ("--seed", args.seed)):
+        again += [flag, str(value)] if value is not None else []
+    done, total = getattr(stop, "done", 0), getattr(stop, "total", 0)
+    print(
+        f"salvo: interrupted; {done} of {total} replications are saved in "
+        f"{out}/\nresume with: {shlex.join(again)}",
+        file=sys.stderr,
+    )
+    return EXIT_INTERRUPTED
+
+
+def cmd_campaign(args: argparse.Namespace) -> int:
+    """salvo campaign: replications of one campaign -> results folder + summary."""
+    from sim import campaign_runner, experiment
+    from sim.runner import ExecutorError
+
+    prepared = campaign_runner.prepare(
+        args.campaign, seed=args.seed, replications=args.replications
+    )
+    out = Path(args.out) if args.out else _default_out(prepared.name)
+    started = time.perf_counter()
+    try:
+        result = campaign_runner.run(
+            prepared,
+            out,
+            workers=args.workers,
+            dask=args.dask,
+            resume=args.resume,
+            force=args.force,
+            progress=not args.quiet,
+            chunk_size=args.chunk_size,
+        )
+    except experiment.SweepInterrupted as stop:
+        return _interrupted(stop, out, ["campaign", args.campaign], args)
+    except ExecutorError as err:
+        print(f"salvo: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    if not args.quiet:
+        print(campaign_runner.format_campaign(result))
     if result.already_complete:
         print(f"{out}/ is already complete; nothing was run")
     else:
@@ -350,6 +392,66 @@ def build_parser() -> argparse.ArgumentParser:
         "at most 50); does not change the numbers",
     )  # fmt: skip
     sweep.set_defaults(func=cmd_sweep)
+
+    camp = sub.add_parser(
+        "campaign",
+        help="run a campaign (months of nights under stocks and money) many times",
+        description="Run REPLICATIONS independent replications of a campaign file (see "
+        "docs/campaign-reference.md and docs/cli-campaign.md): every day of its calendar, "
+        "production, deliveries and purchases, then one night of the night model with what "
+        "both sides hold. Writes to the results folder: nights.parquet (one row per "
+        "replication and day), runs.parquet (one row per replication: the campaign totals), "
+        "summary.csv and summary.json (mean, sd, 95 %% CI of the mean, 5/50/95 %% quantiles of "
+        "every total; per interceptor type the share of replications in which it ran out and "
+        "the median day) and manifest.json; prints the intercept rate, mass-night intercept "
+        "rate, cost exchange and run-out days. Replication r uses SeedSequence(seed, "
+        "spawn_key=(0, r)), so the numbers are the same on every executor and for any "
+        "--workers; finished replications are saved as they complete, so an interrupted run "
+        "goes on with --resume. A campaign file with an error exits with status 2 and "
+        "FILE:LINE: field.path: message, before anything is written.",
+        epilog="example: salvo campaign scenarios/campaign-status-quo.yaml -n 100 -w 2",
+    )
+    camp.add_argument("campaign", metavar="CAMPAIGN", help="campaign YAML file")
+    camp.add_argument(
+        "-n", "--replications", type=_positive_int, default=100,
+        help="replications of the whole campaign (default: 100)",
+    )  # fmt: skip
+    camp.add_argument(
+        "--seed", type=_seed, default=None,
+        help="base seed (default: the campaign's 'seed'); replication r uses "
+        "SeedSequence(seed, spawn_key=(0, r))",
+    )  # fmt: skip
+    camp.add_argument(
+        "-w", "--workers", type=_positive_int, default=None,
+        help="local worker processes (default: all cores; 1 runs serially); with '--dask "
+        "local' the number of Dask workers; does not change the numbers",
+    )  # fmt: skip
+    camp.add_argument(
+        "--dask", metavar="ADDRESS", default=None,
+        help="run on a Dask distributed cluster: a scheduler address (tcp://host:8786) or "
+        "'local' for a LocalCluster on this machine (127.0.0.1, no dashboard)",
+    )  # fmt: skip
+    camp.add_argument(
+        "-o", "--out", default=None, help="results folder (default: results/<campaign name>/)"
+    )
+    again = camp.add_mutually_exclusive_group()
+    again.add_argument(
+        "--resume", action="store_true",
+        help="finish an interrupted run in --out (refused if its inputs differ)",
+    )  # fmt: skip
+    again.add_argument(
+        "--force", action="store_true", help="delete an existing results folder and start over"
+    )
+    camp.add_argument(
+        "-q", "--quiet", action="store_true",
+        help="no progress on stderr and no summary on stdout (only the line naming the folder)",
+    )  # fmt: skip
+    camp.add_argument(
+        "--chunk-size", type=_positive_int, default=None, metavar="N",
+        help="replications per task and per saved chunk (default: about 4 tasks per worker, "
+        "at most 50); does not change the numbers",
+    )  # fmt: skip
+    camp.set_defaults(func=cmd_campaign)
 
     plot = sub.add_parser(
         "plot",

@@ -8,8 +8,10 @@ scenario, so a sweep never fails half way on bad input. ``run_sweep`` runs desig
 replication ``r`` with ``numpy.random.SeedSequence(seed, spawn_key=(p, r))`` on the executor
 asked for, writes finished replications in chunks under ``DIR/.chunks/`` as they complete and
 finally ``runs.parquet``, ``summary.csv``, ``parameters.csv``, ``manifest.json`` (and
-``sensitivity.csv`` for Sobol designs). The file format reference is generated from the models
-here: ``python -m sim.experiment > docs/experiment-reference.md``.
+``sensitivity.csv`` for Sobol designs). An experiment may name a campaign instead of a scenario
+(``campaign:``): its design points are campaigns, run by ``sim.campaign_runner``. The file
+format reference is generated from the models here:
+``python -m sim.experiment > docs/experiment-reference.md``.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import sys
 import time
 import types
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence, Sized
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +44,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, Field, model_validator
 
 from sim import __version__, results, schema_docs
+from sim import campaign_scenario as cs
 from sim import scenario as sc
 from sim.runner import ExecutorError, Progress, Task, chunked, make_executor, run_task
 from sim.scenario import NonNegInt, Number, Scenario, Strict
@@ -307,14 +310,24 @@ class Experiment(Strict):
         description="Name of the experiment; results go to `results/<name>/` by default."
     )
     description: str = Field(default="", description="What the experiment asks (free text).")
-    scenario: Annotated[str, Field(min_length=1)] = Field(
-        description="The scenario file, relative to the experiment file."
+    scenario: Annotated[str, Field(min_length=1)] | None = Field(
+        default=None,
+        description="The night scenario file, relative to the experiment file (give `scenario` "
+        "or `campaign`).",
+    )
+    campaign: Annotated[str, Field(min_length=1)] | None = Field(
+        default=None,
+        description="A campaign file, relative to the experiment file, instead of `scenario`: "
+        "every design point is a campaign, replicated like `salvo campaign`. Paths name "
+        "campaign fields (`attacker.policy.mass_night.size.mean`, "
+        "`defender.deliveries.0.quantity`) or, after `night.`, fields of its template night "
+        "scenario (`night.ew.suppression.drone`).",
     )
     seed: NonNegInt | None = Field(
         default=None,
         description="Base seed: replication r of design point p uses "
-        "`numpy.random.SeedSequence(seed, spawn_key=(p, r))` (default: the scenario's seed; "
-        "`salvo sweep --seed` overrides).",
+        "`numpy.random.SeedSequence(seed, spawn_key=(p, r))` (default: the scenario's or "
+        "campaign's seed; `salvo sweep --seed` overrides).",
     )
     replications: PositiveInt = Field(
         description="Replications per design point (`salvo sweep --replications` overrides)."
@@ -331,6 +344,13 @@ class Experiment(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> Experiment:
+        if (self.scenario is None) == (self.campaign is None):
+            both = self.campaign is not None
+            raise PathError(
+                ("campaign",) if both else (),
+                "give either `scenario` (a night scenario file) or `campaign` (a campaign "
+                "file)" + (", not both" if both else ""),
+            )
         for section, entries in (("parameters", self.parameters), ("derived", self.derived)):
             for name in entries:
                 if not re.match(NAME_PATTERN, name):
@@ -424,15 +444,22 @@ _KEY_WHAT: dict[tuple[str, ...], str] = {
 }
 
 
-def resolve_path(text: str, data: dict, catalog_ids: dict[str, list[str]]) -> tuple[Any, ...]:
-    """Check a dotted path against the scenario schema and the file's data.
+def resolve_path(
+    text: str,
+    data: dict,
+    catalog_ids: dict[str, list[str]],
+    *,
+    root: type[BaseModel] = Scenario,
+    what: str = "scenario",
+) -> tuple[Any, ...]:
+    """Check a dotted path against the scenario schema (or `root`'s) and the file's data.
 
     Returns the path's parts (list items as ints). A field may be absent from the file if the
     schema has it (it is then created); names the file chooses (salvo and defence groups,
     sites, targets) must exist in it, catalogue types in the catalogue. Raises ValueError with
     a message (and a did-you-mean suggestion) otherwise.
     """
-    kinds: list[Any] = [Scenario]
+    kinds: list[Any] = [root]
     node: Any = data
     present = True
     out: list[Any] = []
@@ -457,7 +484,7 @@ def resolve_path(text: str, data: dict, catalog_ids: dict[str, list[str]]) -> tu
                     fields.setdefault(info.alias or name, []).append(info.annotation)
             if raw not in fields:
                 message = unknown_message("field", raw, fields)
-                where = f" in {here}" if here else " at the top of a scenario"
+                where = f" in {here}" if here else f" at the top of a {what}"
                 raise ValueError(message.replace(f"'{raw}'", f"'{raw}'{where}", 1))
             kinds = [m for ann in fields[raw] for m in _members(ann)]
         elif maps:
@@ -529,6 +556,7 @@ class Entry:
     path: str | None
     parts: tuple[Any, ...] | None
     kind: str  # uncertainty, lever or derived
+    target: str = "scenario"  # what `parts` address: the (template) scenario or the campaign
 
     @property
     def column(self) -> str:
@@ -635,8 +663,18 @@ class PreparedExperiment:
     design_seed: int
     entries: list[Entry]
     points: list[DesignPoint]
-    # each design point's validated scenario, pickled (validated once, sent as is to workers)
+    # a campaign experiment: the campaign file (`scenario_*` are then its template night's)
+    campaign_path: Path | None = None
+    campaign_text: str | None = None
+    campaign_yaml: LoadedYaml | None = None
+    # each design point's validated scenario (or campaign), pickled (validated once, sent as
+    # is to workers)
     _scenarios: dict[int, bytes] = field(default_factory=dict, repr=False)
+
+    @property
+    def is_campaign(self) -> bool:
+        """Whether the design points are campaigns (the file names `campaign:`)."""
+        return self.campaign_yaml is not None
 
     @property
     def name(self) -> str:
@@ -654,6 +692,8 @@ class PreparedExperiment:
         ]
         for part in (self.text, self.scenario_text, *catalog, str(self.seed)):
             digest.update(_sha256(part).encode())
+        if self.campaign_text is not None:
+            digest.update(_sha256(self.campaign_text).encode())
         digest.update(str(self.replications).encode())
         return digest.hexdigest()
 
@@ -662,7 +702,17 @@ class PreparedExperiment:
         data = copy.deepcopy(self.scenario_yaml.data)
         values = self.points[point].values
         for entry in self.entries:
-            if entry.parts is not None:
+            if entry.parts is not None and entry.target == "scenario":
+                set_path(data, entry.parts, values[entry.name])
+        return data
+
+    def campaign_data(self, point: int) -> dict:
+        """The raw campaign data of a design point (campaign experiments)."""
+        assert self.campaign_yaml is not None
+        data = copy.deepcopy(self.campaign_yaml.data)
+        values = self.points[point].values
+        for entry in self.entries:
+            if entry.parts is not None and entry.target == "campaign":
                 set_path(data, entry.parts, values[entry.name])
         return data
 
@@ -684,7 +734,17 @@ class PreparedExperiment:
             file=self.scenario_yaml.file,
             lines=self.scenario_yaml.lines,
         )
-        return sc.scenario_from_data(loaded)
+        scenario = sc.scenario_from_data(loaded)
+        if self.campaign_yaml is None:
+            return scenario
+        campaign = cs.campaign_from_data(
+            LoadedYaml(
+                self.campaign_data(point), self.campaign_yaml.file, self.campaign_yaml.lines
+            ),
+            template=scenario,
+        )
+        campaign._template_path = self.scenario_path
+        return campaign  # type: ignore[return-value]  # a campaign experiment's point
 
     def design_row(self, point: int) -> dict[str, Any]:
         """Column -> value of a design point (parameters, then derived values)."""
@@ -736,20 +796,29 @@ def prepare(
     """Read an experiment file and check it completely before anything runs.
 
     Raises InputError (``FILE:LINE: field.path: message`` lines) for a bad file, a path that
-    is not a scenario field, a bad range, or a design point that makes an invalid scenario.
-    `seed` and `replications` override the file's.
+    is not a scenario (or campaign) field, a bad range, or a design point that makes an invalid
+    scenario (or campaign). `seed` and `replications` override the file's.
     """
     path = Path(path)
     loaded = load_yaml(path)
     experiment = validate(Experiment, loaded)
     text = path.read_text(encoding="utf-8-sig")
 
-    scenario_path = path.parent / experiment.scenario
-    if not scenario_path.is_file():
-        reason = "is a folder" if scenario_path.is_dir() else "does not exist"
-        raise InputError([_error(loaded, ("scenario",), f"scenario file {scenario_path} {reason}")])
-    scenario_yaml = load_yaml(scenario_path)
-    base = sc.scenario_from_data(scenario_yaml)
+    base: Scenario | cs.Campaign
+    campaign_path = campaign_text = campaign_yaml = None
+    if experiment.campaign is not None:
+        campaign_path = _input_file(loaded, "campaign", path.parent / experiment.campaign)
+        base = cs.load_campaign(campaign_path)  # the campaign and its template, fully checked
+        campaign_yaml = load_yaml(campaign_path)
+        campaign_text = campaign_path.read_text(encoding="utf-8-sig")
+        assert base.template_path is not None
+        scenario_path = base.template_path
+        scenario_yaml = load_yaml(scenario_path)
+    else:
+        assert experiment.scenario is not None
+        scenario_path = _input_file(loaded, "scenario", path.parent / experiment.scenario)
+        scenario_yaml = load_yaml(scenario_path)
+        base = sc.scenario_from_data(scenario_yaml)
     catalog_data = sc.default_catalog_data()
     scenario_text = scenario_path.read_text(encoding="utf-8-sig")
 
@@ -765,14 +834,20 @@ def prepare(
     errors: list[ErrorLine] = []
     for section, specs in (("parameters", experiment.parameters), ("derived", experiment.derived)):
         for name, spec in specs.items():
-            parts = None
+            parts, target = None, "scenario"
             if spec.path is not None:
                 try:
-                    parts = resolve_path(spec.path, scenario_yaml.data, catalog_ids)
+                    if campaign_yaml is None:
+                        parts = resolve_path(spec.path, scenario_yaml.data, catalog_ids)
+                    else:
+                        assert isinstance(base, cs.Campaign)
+                        parts, target = _resolve_campaign_path(
+                            spec.path, base, campaign_yaml.data, scenario_yaml.data, catalog_ids
+                        )
                 except ValueError as err:
                     errors.append(_error(loaded, (section, name, "path"), str(err)))
             kind = spec.kind if isinstance(spec, Parameter) else "derived"
-            entries.append(Entry(section, name, spec.path, parts, kind))
+            entries.append(Entry(section, name, spec.path, parts, kind, target))
     if errors:
         raise InputError(errors)
 
@@ -797,9 +872,69 @@ def prepare(
         design_seed=design_seed,
         entries=entries,
         points=points,
+        campaign_path=campaign_path,
+        campaign_text=campaign_text,
+        campaign_yaml=campaign_yaml,
     )
     _check_points(prepared)
     return prepared
+
+
+def _input_file(loaded: LoadedYaml, key: str, file: Path) -> Path:
+    """`file` (named by the experiment's `key`) if it is a readable file, else InputError."""
+    if not file.is_file():
+        reason = "is a folder" if file.is_dir() else "does not exist"
+        raise InputError([_error(loaded, (key,), f"{key} file {file} {reason}")])
+    return file
+
+
+# the prefix of a campaign experiment's paths into the campaign's template night scenario
+NIGHT_PREFIX = "night"
+# the salvo plans of the campaign launch policies (steady: nightly; mass: the other two)
+_SALVO_PLANS = ("nightly", "mass_night", "other_nights")
+
+
+def _resolve_campaign_path(
+    text: str,
+    campaign: cs.Campaign,
+    campaign_data: dict,
+    template_data: dict,
+    catalog_ids: dict[str, list[str]],
+) -> tuple[tuple[Any, ...], str]:
+    """A campaign experiment's path: (parts, "campaign") for a campaign field, (parts,
+    "scenario") for `night.<path>`, a field of the template night scenario."""
+    head, _, rest = text.partition(".")
+    if head == NIGHT_PREFIX:
+        if not rest:
+            raise ValueError(
+                "name a field of the template night scenario after 'night.', e.g. "
+                "night.ew.suppression.drone"
+            )
+        return resolve_path(rest, template_data, catalog_ids), "scenario"
+    if head == "template":
+        raise ValueError(
+            "the template file cannot be varied; set fields of the template night scenario "
+            "with night.<path>, e.g. night.ew.suppression.drone"
+        )
+    catalog = campaign.template_scenario.catalog
+    threats, defences = list(catalog.threats), list(catalog.defences)
+    ids = {
+        "attacker.stock": threats,
+        "attacker.production_per_day": threats,
+        **{f"attacker.policy.{p}.composition": threats for p in _SALVO_PLANS},
+        "defender.stock": defences,
+        "defender.production_per_month": defences,
+        "defender.rules": defences,
+    }
+    try:
+        return resolve_path(text, campaign_data, ids, root=cs.Campaign, what="campaign"), "campaign"
+    except ValueError as err:
+        if head in Scenario.model_fields and head not in cs.Campaign.model_fields:
+            raise ValueError(
+                f"{err} ('{head}' is a field of the night scenario: set it with "
+                f"{NIGHT_PREFIX}.{text})"
+            ) from None
+        raise
 
 
 def _design_points(
@@ -862,12 +997,23 @@ def _overlaps(a: str, b: str) -> bool:
     return a.startswith(b) or b.startswith(a)
 
 
+def _field_path(prepared: PreparedExperiment, entry: Entry, in_template: bool) -> str:
+    """The field an entry sets, as an error in the scenario (or campaign) file names it."""
+    path = entry.path or ""
+    if not prepared.is_campaign:
+        return path
+    if entry.target != ("scenario" if in_template else "campaign"):
+        return "\0"  # never overlaps: the error is in the other file
+    return path.removeprefix(NIGHT_PREFIX + ".") if in_template else path
+
+
 def _check_points(prepared: PreparedExperiment) -> None:
     """Validate the scenario of every design point; report the first few that fail."""
     errors: list[ErrorLine] = []
     bad = 0
     loaded = prepared.loaded
     setters = [e for e in prepared.entries if e.path is not None]
+    template_file = prepared.scenario_yaml.file
     for point in prepared.points:
         try:
             prepared.pickled_scenario(point.index)
@@ -876,7 +1022,13 @@ def _check_points(prepared: PreparedExperiment) -> None:
             if bad > MAX_POINT_ERRORS:
                 continue
             for problem in err.errors:
-                blamed = [e for e in setters if _overlaps(e.path or "", problem.path)] or setters
+                blamed = [
+                    e
+                    for e in setters
+                    if _overlaps(
+                        _field_path(prepared, e, problem.file == template_file), problem.path
+                    )
+                ] or setters
                 entry = blamed[0]
                 where: tuple[Any, ...] = (entry.section, entry.name)
                 if entry.name in point.choices:
@@ -941,13 +1093,144 @@ def _is_results_folder(out: Path) -> bool:
     return not names or bool(names & {results.CHUNKS_DIR, results.MANIFEST_FILE, results.RUNS_FILE})
 
 
-def _stored_fingerprint(out: Path) -> str | None:
+def _stored_fingerprint(out: Path, section: str = "experiment") -> str | None:
     state = _read_json(out / results.CHUNKS_DIR / STATE_FILE)
     if state is None:
         manifest = _read_json(out / results.MANIFEST_FILE) or {}
-        state = manifest.get("experiment") if isinstance(manifest.get("experiment"), dict) else {}
+        state = manifest.get(section) if isinstance(manifest.get(section), dict) else {}
     value = state.get("fingerprint") if state else None
     return value if isinstance(value, str) else None
+
+
+def check_results_folder(
+    out: Path,
+    fingerprint: str,
+    *,
+    resume: bool,
+    force: bool,
+    command: str = "sweep",
+    section: str = "experiment",
+    inputs: str = "experiment, scenario, seed or replications",
+) -> bool:
+    """Whether `out` may be used as asked (ResultsFolderError if not); True if it is a finished
+    folder of the same inputs, so `resume` has nothing to run.
+
+    Refused: an existing `out` without `resume`/`force`; with `resume` a folder not written by
+    `salvo COMMAND` or holding other inputs (its fingerprint, stored in `.chunks/state.json` or
+    under `manifest[section]`, differs); with `force` a folder that is not a results folder.
+    """
+    chunks = out / results.CHUNKS_DIR
+    if out.exists() and not out.is_dir():
+        raise results.ResultsFolderError(out, f"{out} exists and is not a folder")
+    if not out.exists():
+        return False
+    if resume:
+        stored = _stored_fingerprint(out, section)
+        # (a run killed before it wrote its state leaves at most an empty .chunks/)
+        leftover = {p.name for p in out.iterdir()} - {results.CHUNKS_DIR}
+        if stored is None and (leftover or results.ChunkStore(chunks).files()):
+            raise results.ResultsFolderError(
+                out,
+                f"results folder {out} was not written by salvo {command}; use --force to "
+                "replace it or another --out",
+            )
+        if stored is not None and stored != fingerprint:
+            raise results.ResultsFolderError(
+                out,
+                f"results folder {out} holds a different {section} ({inputs} differ); "
+                "--resume needs the same inputs. Use --force to start over or another --out",
+            )
+        return stored is not None and not chunks.exists()
+    if force:
+        if not _is_results_folder(out):
+            raise results.ResultsFolderError(
+                out,
+                f"{out} exists and is not a salvo results folder; refusing to replace it "
+                "with --force",
+            )
+        return False
+    raise results.ResultsFolderError(
+        out,
+        f"results folder {out} exists; use --resume to finish an interrupted {command} "
+        "or --force to overwrite it",
+    )
+
+
+def open_chunk_store(
+    out: Path, state: dict[str, Any], *, points: int, replications: int, force: bool
+) -> tuple[results.ChunkStore, dict[int, set[int]]]:
+    """The chunk store of `out` (emptied first with `force`), its state file written once,
+    half-written chunks removed; and the replications it holds by design point."""
+    chunks = out / results.CHUNKS_DIR
+    if force and out.exists():
+        shutil.rmtree(out)
+    chunks.mkdir(parents=True, exist_ok=True)
+    state_file = chunks / STATE_FILE
+    if not state_file.exists():
+        results.write_bytes_atomic(state_file, results._json_bytes(state))
+    store = results.ChunkStore(chunks)
+    store.remove_temporary()
+    try:
+        done = store.done()
+    except ValueError as err:
+        raise results.ResultsFolderError(out, f"{out}: {err}") from None
+    for point, finished in done.items():
+        if point >= points or max(finished) >= replications:
+            raise results.ResultsFolderError(
+                out, f"{chunks} holds replications outside this experiment's design"
+            )
+    return store, done
+
+
+def missing_blocks(
+    done: dict[int, set[int]], points: int, replications: int, size: int
+) -> Iterator[tuple[int, tuple[int, ...]]]:
+    """(point, replications) of the tasks still to run, at most `size` replications each.
+
+    A block never spans replications saved in another chunk, so chunks stay contiguous ranges
+    that can be streamed in order at the end."""
+    for point in range(points):
+        missing = [r for r in range(replications) if r not in done.get(point, ())]
+        for run in _consecutive(missing):
+            for block in chunked(run, size):
+                yield point, block
+
+
+def run_chunks(
+    executor: Any,
+    fn: Callable[[Any], Any],
+    tasks: Iterator[Any],
+    save: Callable[[Any], Sized],
+    *,
+    out: Path,
+    total: int,
+    already: int,
+    progress: bool,
+) -> int:
+    """Run `fn(task)` for every task on `executor`; `save(result)` keeps each result as it
+    arrives and returns its rows (one per replication). Returns the replications run.
+
+    Ctrl-C raises SweepInterrupted, a dead worker ExecutorError, both saying what is saved.
+    """
+    bar = Progress(total, enabled=progress, initial=already)
+    ran = 0
+    try:
+        with executor:
+            for result in executor.map_unordered(fn, tasks):
+                rows = save(result)
+                ran += len(rows)
+                bar(rows)  # type: ignore[arg-type]  # only its length is used
+    except KeyboardInterrupt:
+        bar.close()
+        raise SweepInterrupted(out, already + ran, total) from None
+    except BrokenProcessPool as err:
+        bar.close()
+        raise ExecutorError(
+            f"a worker process died ({err}); {already + ran} of {total} replications are "
+            f"saved in {out}/: finish with --resume"
+        ) from None
+    bar.close()
+    return ran
 
 
 def run_sweep(
@@ -966,110 +1249,56 @@ def run_sweep(
 
     Without `resume`/`force` an existing `out` is refused (ResultsFolderError), as is, with
     `resume`, a folder of a different experiment. Ctrl-C raises SweepInterrupted after
-    stopping the workers; what finished is kept for `resume`.
+    stopping the workers; what finished is kept for `resume`. A campaign experiment is run by
+    `sim.campaign_runner.run_campaign_sweep`.
     """
     out = Path(out)
-    chunks = out / results.CHUNKS_DIR
-    fingerprint = prepared.fingerprint
-    if out.exists() and not out.is_dir():
-        raise results.ResultsFolderError(out, f"{out} exists and is not a folder")
-    fresh = not out.exists()
-    if not fresh:
-        if resume:
-            stored = _stored_fingerprint(out)
-            # (a run killed before it wrote its state leaves at most an empty .chunks/)
-            leftover = {p.name for p in out.iterdir()} - {results.CHUNKS_DIR}
-            if stored is None and (leftover or results.ChunkStore(chunks).files()):
-                raise results.ResultsFolderError(
-                    out,
-                    f"results folder {out} was not written by salvo sweep; use --force to "
-                    "replace it or another --out",
-                )
-            if stored is not None and stored != fingerprint:
-                raise results.ResultsFolderError(
-                    out,
-                    f"results folder {out} holds a different experiment (experiment, scenario, "
-                    "seed or replications differ); --resume needs the same inputs. Use "
-                    "--force to start over or another --out",
-                )
-            if stored is not None and not chunks.exists():
-                return _complete_result(out)
-        elif force:
-            if not _is_results_folder(out):
-                raise results.ResultsFolderError(
-                    out,
-                    f"{out} exists and is not a salvo results folder; refusing to replace it "
-                    "with --force",
-                )
-        else:
-            raise results.ResultsFolderError(
-                out,
-                f"results folder {out} exists; use --resume to finish an interrupted sweep "
-                "or --force to overwrite it",
-            )
+    if prepared.is_campaign:
+        from sim import campaign_runner
+
+        return campaign_runner.run_campaign_sweep(
+            prepared,
+            out,
+            workers=workers,
+            dask=dask,
+            resume=resume,
+            force=force,
+            progress=progress,
+            chunk_size=chunk_size,
+            command=command,
+        )
+    if check_results_folder(out, prepared.fingerprint, resume=resume, force=force):
+        return _complete_result(out)
 
     n_points, reps = len(prepared.points), prepared.replications
     total = n_points * reps
     executor = make_executor(workers=workers, dask=dask)
     try:
-        if force and out.exists():
-            shutil.rmtree(out)
-        chunks.mkdir(parents=True, exist_ok=True)
-        state_file = chunks / STATE_FILE
-        if not state_file.exists():
-            state = {
-                "fingerprint": fingerprint,
-                "experiment": prepared.name,
-                "seed": prepared.seed,
-                "replications": reps,
-                "points": n_points,
-                "salvo_version": __version__,
-            }
-            results.write_bytes_atomic(state_file, results._json_bytes(state))
-        store = results.ChunkStore(chunks)
-        store.remove_temporary()
-        try:
-            done = store.done()
-        except ValueError as err:
-            raise results.ResultsFolderError(out, f"{out}: {err}") from None
-        for point, finished in done.items():
-            if point >= n_points or max(finished) >= reps:
-                raise results.ResultsFolderError(
-                    out, f"{chunks} holds replications outside this experiment's design"
-                )
+        state = {
+            "fingerprint": prepared.fingerprint,
+            "experiment": prepared.name,
+            "seed": prepared.seed,
+            "replications": reps,
+            "points": n_points,
+            "salvo_version": __version__,
+        }
+        store, done = open_chunk_store(out, state, points=n_points, replications=reps, force=force)
         already = sum(len(v) for v in done.values())
         size = chunk_size or default_chunk_size(total, reps, executor.workers)
 
         def tasks() -> Iterator[Task]:
-            for point in range(n_points):
-                missing = [r for r in range(reps) if r not in done.get(point, ())]
-                if missing:
-                    scenario = prepared.pickled_scenario(point)
-                    # a chunk never spans replications saved in another one, so chunks
-                    # stay contiguous ranges that can be streamed in order at the end
-                    for run in _consecutive(missing):
-                        for block in chunked(run, size):
-                            yield Task(scenario, point, prepared.seed, block)
+            for point, block in missing_blocks(done, n_points, reps, size):
+                yield Task(prepared.pickled_scenario(point), point, prepared.seed, block)
 
-        bar = Progress(total, enabled=progress, initial=already)
-        ran = 0
+        def save(rows: list[dict]) -> list[dict]:
+            store.write(rows)
+            return rows
+
         started = time.perf_counter()
-        try:
-            with executor:
-                for rows in executor.map_unordered(run_task, tasks()):
-                    store.write(rows)
-                    ran += len(rows)
-                    bar(rows)
-        except KeyboardInterrupt:
-            bar.close()
-            raise SweepInterrupted(out, already + ran, total) from None
-        except BrokenProcessPool as err:
-            bar.close()
-            raise ExecutorError(
-                f"a worker process died ({err}); {already + ran} of {total} replications are "
-                f"saved in {out}/: finish with --resume"
-            ) from None
-        bar.close()
+        ran = run_chunks(
+            executor, run_task, tasks(), save, out=out, total=total, already=already,
+            progress=progress,
+        )  # fmt: skip
         try:
             return _finalise(
                 prepared,
@@ -1119,7 +1348,7 @@ def _column_type(values: list[Any]) -> tuple[pa.DataType, Callable[[Any], Any]]:
         return pa.float64(), float
     if all(isinstance(v, str) for v in values):
         return pa.string(), str
-    return pa.string(), lambda v: json.dumps(v, sort_keys=True)
+    return pa.string(), lambda v: json.dumps(v, sort_keys=True, default=str)
 
 
 def _finalise(
@@ -1306,13 +1535,18 @@ SENSITIVITY_OUTPUTS: dict[str, str] = {
 }
 
 
-def sobol_indices(prepared: PreparedExperiment, summary: pd.DataFrame) -> pd.DataFrame:
-    """First-order and total Sobol' indices (SALib) of the per-point means of each output."""
+def sobol_indices(
+    prepared: PreparedExperiment,
+    summary: pd.DataFrame,
+    outputs: dict[str, str] | None = None,
+) -> pd.DataFrame:
+    """First-order and total Sobol' indices (SALib) of the per-point means of each output
+    (output name -> summary.csv column; default SENSITIVITY_OUTPUTS)."""
     from SALib.analyze import sobol as sobol_analyze
 
     problem = sobol_problem(prepared.experiment)
     rows = []
-    for output, column in SENSITIVITY_OUTPUTS.items():
+    for output, column in (outputs or SENSITIVITY_OUTPUTS).items():
         y = summary[column].to_numpy(dtype=float)
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
@@ -1360,6 +1594,10 @@ def _cell(value: Any) -> str:
 
 def format_sweep(prepared: PreparedExperiment, result: SweepResult, *, max_rows: int = 20) -> str:
     """A short report: intercept rate and leaked per design point (and Sobol' indices)."""
+    if prepared.is_campaign:
+        from sim import campaign_runner
+
+        return campaign_runner.format_campaign_sweep(prepared, result, max_rows=max_rows)
     summary = result.summary
     lines = [
         f"experiment {prepared.name}: {len(prepared.points)} design points x "
@@ -1483,6 +1721,24 @@ An expression may use numbers, parameter names and the names of earlier `derived
 `abs`. Counts must be whole numbers: use `round(...)` (half to even), `floor` or `ceil`.
 Derived values get their own columns in the outputs (named by path, or by name without one),
 tagged `kind: derived`.
+
+## Campaign experiments
+
+An experiment may name a campaign file (`campaign: ../scenarios/campaign-status-quo.yaml`)
+instead of `scenario:`; every design point is then a campaign, replicated as by
+`salvo campaign` (see [cli-campaign.md](cli-campaign.md)). Paths name campaign fields (see
+[campaign-reference.md](campaign-reference.md)), e.g. `defender.budget.per_month_usd`,
+`defender.deliveries.7.quantity` (list items by number), `attacker.policy.mass_night.size.mean`,
+`attacker.production_per_day.shahed`; a path that starts with `night.` names a field of the
+campaign's template night scenario (`night.ew.suppression.drone`,
+`night.catalog.defences.iris_t.pk.drone`). The template file itself cannot be varied.
+`experiments/campaign-deliveries.yaml` is an example. The outputs are those of a sweep with
+campaign totals in place of night outcomes: `runs.parquet` has one row of totals per design
+point and replication, `summary.csv` `<total>.<stat>` columns per design point (and
+`ran_out_day.<type>.share`, the share of replications in which the type ran out; its other
+statistics are those of the run-out day among them); a Sobol' design's `sensitivity.csv`
+covers `intercept_rate`, `mass_intercept_rate` and `cost_exchange`. No `nights.parquet` is
+written for a sweep.
 
 ## Seeds and replications
 

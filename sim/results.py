@@ -717,10 +717,15 @@ class ChunkStore:
         if len(points) != 1:
             raise ValueError("a chunk holds rows of one design point")
         first = min(int(row["replication"]) for row in rows)
-        target = self.folder / f"p{points.pop():06d}-r{first:06d}.arrow"
+        return self.write_table(pa.Table.from_pylist(rows), points.pop(), first)
+
+    def write_table(self, table: pa.Table, point: int, first: int) -> Path:
+        """Write a table (rows of design point `point` from replication `first` on)
+        atomically as the chunk ``p<point>-r<first>``; return the file."""
+        target = self.folder / f"p{point:06d}-r{first:06d}.arrow"
         tmp = self.folder / f".{target.name}.tmp-{os.getpid()}"
         try:
-            feather.write_feather(pa.Table.from_pylist(rows), tmp, compression="uncompressed")
+            feather.write_feather(table, tmp, compression="uncompressed")
             os.replace(tmp, target)
         except BaseException:
             _remove(tmp)

@@ -1,0 +1,933 @@
+"""`salvo campaign` and campaign sweeps: replications of campaigns, on any executor, resumable.
+
+One campaign (`run`): replication r runs `sim.campaign.run_campaign` with
+`numpy.random.SeedSequence(seed, spawn_key=(0, r))` (`sim.runner.replication_rng`), so the
+numbers do not depend on the executor, the number of workers, their order or on resuming.
+Finished replications are saved in chunks under ``DIR/.chunks/`` as they complete (their
+totals in ``.chunks/``, their per-night tables in ``.chunks/nights/``); at the end the results
+folder gets ``nights.parquet`` (one row per replication and day), ``runs.parquet`` (one row
+per replication: the totals), ``summary.csv`` and ``summary.json`` (statistics of the totals,
+run-out days) and ``manifest.json``, and the chunks go.
+
+A campaign experiment (an experiment file naming ``campaign:``, see `sim.experiment`) is run
+by `run_campaign_sweep`: design point p, replication r with spawn key (p, r); it writes
+``runs.parquet`` (point x replication rows of totals), ``summary.csv`` (one row per design
+point), ``parameters.csv``, ``manifest.json`` (and ``sensitivity.csv`` for Sobol' designs),
+like a night sweep.
+
+The task function (`run_campaign_task`) is module-level, so it pickles to worker processes and
+Dask workers; each worker builds a campaign's `CampaignSetup` once and keeps it for the next
+tasks of the same campaign.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+import os
+import pickle
+import shutil
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.feather as feather
+import pyarrow.parquet as pq
+
+from sim import __version__, experiment, results
+from sim import scenario as sc
+from sim.campaign import CampaignSetup, run_campaign
+from sim.campaign_scenario import Campaign, load_campaign
+from sim.runner import make_executor, replication_rng
+
+NIGHTS_FILE = "nights.parquet"
+NIGHTS_DIR = "nights"  # under .chunks/: the per-night tables of the saved chunks
+# rows per row group of nights.parquet (bounds the memory used to assemble it)
+ROW_GROUP = 16384
+# summary.csv / summary.json statistics of every total
+STATS: tuple[str, ...] = ("mean", "sd", "ci95_low", "ci95_high", "p05", "p50", "p95")
+RAN_OUT = "ran_out_day."
+# the totals printed by `salvo campaign` and by `salvo sweep` of a campaign experiment
+HEADLINE: tuple[tuple[str, str], ...] = (
+    ("intercept_rate", "intercept rate"),
+    ("mass_intercept_rate", "mass-night intercept rate"),
+    ("cost_exchange", "cost exchange (defender / attacker $)"),
+    ("leaked", "leaked"),
+    ("hits", "hits"),
+    ("defender_cost_usd", "defender spend (interceptors)"),
+    ("attacker_cost_usd", "attacker spend (threats launched)"),
+    ("drone_ratio_end", "drone ratio at the end"),
+)
+# Sobol' indices of a campaign sweep: output -> summary.csv column
+SENSITIVITY_OUTPUTS: dict[str, str] = {
+    "intercept_rate": "intercept_rate.mean",
+    "mass_intercept_rate": "mass_intercept_rate.mean",
+    "cost_exchange": "cost_exchange.mean",
+}
+
+
+# --------------------------------------------------------------------------- worker side
+
+
+@dataclass(frozen=True)
+class CampaignTask:
+    """A chunk of replications of one campaign (pickled) at one design point."""
+
+    campaign: bytes
+    point: int
+    base_seed: int
+    replications: tuple[int, ...]
+    keep_nights: bool = True
+
+
+@dataclass
+class CampaignChunk:
+    """What a task gives back: one row of totals per replication, and the nights if kept."""
+
+    point: int
+    replications: tuple[int, ...]
+    runs: pa.Table
+    nights: pa.Table | None
+
+
+# (campaign digest) -> (campaign, set-up): the last few campaigns this process ran
+_SETUPS: OrderedDict[bytes, tuple[Campaign, CampaignSetup]] = OrderedDict()
+_SETUPS_KEPT = 2
+
+
+def _campaign_and_setup(blob: bytes) -> tuple[Campaign, CampaignSetup]:
+    """The campaign pickled in `blob` and its set-up, built once per process."""
+    key = hashlib.sha256(blob).digest()
+    if key in _SETUPS:
+        _SETUPS.move_to_end(key)
+        return _SETUPS[key]
+    campaign = pickle.loads(blob)
+    entry = (campaign, CampaignSetup.from_campaign(campaign))
+    _SETUPS[key] = entry
+    while len(_SETUPS) > _SETUPS_KEPT:
+        _SETUPS.popitem(last=False)
+    return entry
+
+
+def run_campaign_task(task: CampaignTask) -> CampaignChunk:
+    """Run one chunk of campaign replications (the function the executors call)."""
+    campaign, setup = _campaign_and_setup(task.campaign)
+    rows: list[dict[str, Any]] = []
+    frames: list[pd.DataFrame] = []
+    for r in task.replications:
+        rng = replication_rng(task.base_seed, task.point, r)
+        nights, totals = run_campaign(campaign, rng, setup=setup)
+        rows.append({"point": task.point, "replication": r, "seed": task.base_seed, **totals})
+        if task.keep_nights:
+            nights.insert(0, "replication", r)
+            nights.insert(0, "point", task.point)
+            frames.append(nights)
+    return CampaignChunk(
+        point=task.point,
+        replications=task.replications,
+        runs=totals_table(rows),
+        nights=nights_table(frames) if task.keep_nights else None,
+    )
+
+
+def _arrow_type(key: str, values: list[Any]) -> pa.DataType:
+    """Type of a totals column: run-out days are whole days or null; else bool, int, float."""
+    if key.startswith(RAN_OUT):
+        return pa.int64()
+    present = [v for v in values if v is not None]
+    if present and all(isinstance(v, bool | np.bool_) for v in present):
+        return pa.bool_()
+    if present and all(
+        isinstance(v, int | np.integer) and not isinstance(v, bool) for v in present
+    ):
+        return pa.int64()
+    return pa.float64()
+
+
+def totals_table(rows: list[dict[str, Any]]) -> pa.Table:
+    """Rows of totals (point, replication, seed, then the totals) as an Arrow table."""
+    keys = list(rows[0])
+    arrays = []
+    for key in keys:
+        values = [row.get(key) for row in rows]
+        dtype = _arrow_type(key, values)
+        if dtype == pa.float64():
+            values = [math.nan if v is None else float(v) for v in values]
+        arrays.append(pa.array(values, type=dtype))
+    return pa.Table.from_arrays(arrays, names=keys)
+
+
+def nights_table(frames: list[pd.DataFrame]) -> pa.Table:
+    """Per-night tables of some replications as one Arrow table, `date` as a calendar date."""
+    table = pa.Table.from_pandas(pd.concat(frames, ignore_index=True), preserve_index=False)
+    if "date" in table.column_names:
+        k = table.column_names.index("date")
+        table = table.set_column(k, "date", table.column("date").cast(pa.date32()))
+    return table.replace_schema_metadata(None)
+
+
+# --------------------------------------------------------------------------- one campaign
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _catalog_texts() -> list[str]:
+    return [
+        (sc.CATALOG_DIR / f).read_text(encoding="utf-8") for f in ("threats.yaml", "defences.yaml")
+    ]
+
+
+@dataclass
+class PreparedCampaign:
+    """A checked campaign with the seed and replications to run."""
+
+    campaign: Campaign
+    path: Path
+    text: str
+    template_path: Path
+    template_text: str
+    seed: int
+    replications: int
+    _pickled: bytes | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        """The campaign's name."""
+        return self.campaign.name
+
+    @property
+    def pickled(self) -> bytes:
+        """The campaign, pickled for the workers."""
+        if self._pickled is None:
+            self._pickled = pickle.dumps(self.campaign, protocol=5)
+        return self._pickled
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 of everything that fixes the numbers: campaign, template and catalogue
+        texts, the seed and the replications (a resumed folder must match it)."""
+        digest = hashlib.sha256(b"campaign")
+        for part in (self.text, self.template_text, *_catalog_texts(), str(self.seed)):
+            digest.update(_sha256(part).encode())
+        digest.update(str(self.replications).encode())
+        return digest.hexdigest()
+
+
+def prepare(
+    path: str | Path, *, seed: int | None = None, replications: int = 100
+) -> PreparedCampaign:
+    """Read and check a campaign file and its template (InputError on bad input)."""
+    path = Path(path)
+    campaign = load_campaign(path)
+    template_path = campaign.template_path
+    assert template_path is not None  # load_campaign reads the template from the file
+    return PreparedCampaign(
+        campaign=campaign,
+        path=path,
+        text=path.read_text(encoding="utf-8-sig"),
+        template_path=template_path,
+        template_text=template_path.read_text(encoding="utf-8-sig"),
+        seed=campaign.seed if seed is None else seed,
+        replications=replications,
+    )
+
+
+@dataclass
+class CampaignResult:
+    """What `run` produced (the files are in `out`)."""
+
+    out: Path
+    summary: dict[str, Any]
+    manifest: dict[str, Any]
+    ran: int  # replications run by this call
+    already_complete: bool = False
+    files: list[str] = field(default_factory=list)
+
+
+def run(
+    prepared: PreparedCampaign,
+    out: str | Path,
+    *,
+    workers: int | None = None,
+    dask: str | None = None,
+    resume: bool = False,
+    force: bool = False,
+    progress: bool = True,
+    chunk_size: int | None = None,
+) -> CampaignResult:
+    """Run every replication of a campaign not yet saved in `out`, then write the outputs.
+
+    An existing `out` is refused without `resume`/`force` (ResultsFolderError), as is, with
+    `resume`, a folder of other inputs. Ctrl-C raises `sim.experiment.SweepInterrupted` after
+    stopping the workers; what finished is kept for `resume`.
+    """
+    out = Path(out)
+    state = {
+        "fingerprint": prepared.fingerprint,
+        "campaign": prepared.name,
+        "seed": prepared.seed,
+        "replications": prepared.replications,
+        "points": 1,
+        "salvo_version": __version__,
+    }
+    done = _run_chunks(
+        out,
+        state,
+        blob=lambda point: prepared.pickled,
+        points=1,
+        replications=prepared.replications,
+        seed=prepared.seed,
+        keep_nights=True,
+        workers=workers,
+        dask=dask,
+        resume=resume,
+        force=force,
+        progress=progress,
+        chunk_size=chunk_size,
+        command="campaign",
+        section="campaign",
+        inputs="campaign, template, seed or replications",
+    )
+    if done is None:
+        manifest = _read_json(out / results.MANIFEST_FILE)
+        summary = _read_json(out / results.SUMMARY_FILE)
+        files = list((manifest.get("campaign") or {}).get("files", []))
+        return CampaignResult(out, summary, manifest, 0, already_complete=True, files=files)
+    store, nights_store, executor, wall, ran, already = done
+    assert nights_store is not None
+    try:
+        return _finalise_campaign(
+            prepared, out, store, nights_store, executor, wall_time_s=wall, ran=ran, already=already
+        )
+    except KeyboardInterrupt:
+        total = prepared.replications
+        raise experiment.SweepInterrupted(out, total, total) from None
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _run_chunks(
+    out: Path,
+    state: dict[str, Any],
+    *,
+    blob: Any,
+    points: int,
+    replications: int,
+    seed: int,
+    keep_nights: bool,
+    workers: int | None,
+    dask: str | None,
+    resume: bool,
+    force: bool,
+    progress: bool,
+    chunk_size: int | None,
+    command: str,
+    section: str,
+    inputs: str,
+) -> tuple[results.ChunkStore, results.ChunkStore | None, dict, float, int, int] | None:
+    """Check `out`, run the replications it does not hold yet, saving each chunk as it comes.
+
+    Returns None if `out` is already complete (with `resume`), else (totals store, nights
+    store, executor description, wall time, replications run, replications resumed).
+    """
+    fingerprint = state["fingerprint"]
+    if experiment.check_results_folder(
+        out,
+        fingerprint,
+        resume=resume,
+        force=force,
+        command=command,
+        section=section,
+        inputs=inputs,
+    ):
+        return None
+    total = points * replications
+    executor = make_executor(workers=workers, dask=dask)
+    try:
+        store, done = experiment.open_chunk_store(
+            out, state, points=points, replications=replications, force=force
+        )
+        nights_store = None
+        if keep_nights:
+            nights_store = results.ChunkStore(store.folder / NIGHTS_DIR)
+            nights_store.folder.mkdir(exist_ok=True)
+            nights_store.remove_temporary()
+            if _pair_chunks(store, nights_store):
+                done = store.done()
+        already = sum(len(v) for v in done.values())
+        size = chunk_size or experiment.default_chunk_size(total, replications, executor.workers)
+
+        def tasks() -> Any:
+            for point, block in experiment.missing_blocks(done, points, replications, size):
+                yield CampaignTask(blob(point), point, seed, block, keep_nights)
+
+        def save(chunk: CampaignChunk) -> tuple[int, ...]:
+            first = chunk.replications[0]
+            if nights_store is not None:  # the nights first: a totals chunk means both exist
+                assert chunk.nights is not None
+                nights_store.write_table(chunk.nights, chunk.point, first)
+            store.write_table(chunk.runs, chunk.point, first)
+            return chunk.replications
+
+        started = time.perf_counter()
+        ran = experiment.run_chunks(
+            executor,
+            run_campaign_task,
+            tasks(),
+            save,
+            out=out,
+            total=total,
+            already=already,
+            progress=progress,
+        )
+        return store, nights_store, executor.describe(), time.perf_counter() - started, ran, already
+    finally:
+        executor.close(abort=True)  # no-op once run_chunks has closed it
+
+
+def _pair_chunks(store: results.ChunkStore, nights_store: results.ChunkStore) -> bool:
+    """Delete totals chunks without their nights chunk and the other way round (a run killed
+    between the two writes); True if any was deleted."""
+    runs = {p.name: p for paths in store.files().values() for p in paths}
+    nights = {p.name: p for paths in nights_store.files().values() for p in paths}
+    orphans = [runs[n] for n in runs.keys() - nights.keys()]
+    orphans += [nights[n] for n in nights.keys() - runs.keys()]
+    for path in orphans:
+        path.unlink(missing_ok=True)
+    return bool(orphans)
+
+
+def _parquet_atomic(path: Path, table: pa.Table) -> None:
+    """Write a small table as one parquet file, atomically."""
+    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
+    try:
+        pq.write_table(table.combine_chunks(), tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        results._remove(tmp)
+        raise
+
+
+def _stream_nights(
+    path: Path, files: list[Path], columns: list[tuple[str, pa.DataType]], metadata: dict
+) -> None:
+    """nights.parquet from the nights chunks (in replication order), one chunk in memory at a
+    time, in row groups of ROW_GROUP rows whatever the chunking (so the bytes never depend on
+    how the work was cut or resumed)."""
+    names = [n for n, _ in columns if n != "point"]
+    schema = pa.schema([(n, t) for n, t in columns if n != "point"], metadata=metadata)
+    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
+    writer = pq.ParquetWriter(tmp, schema)
+    try:
+        pending: list[pa.Table] = []
+        buffered = 0
+        for file in files:
+            table = _aligned(feather.read_table(file), columns).select(names)
+            pending.append(table.cast(schema))
+            buffered += len(table)
+            while buffered >= ROW_GROUP:
+                joined = pa.concat_tables(pending).combine_chunks()
+                writer.write_table(joined.slice(0, ROW_GROUP))
+                pending = [joined.slice(ROW_GROUP)]
+                buffered -= ROW_GROUP
+        if buffered:
+            writer.write_table(pa.concat_tables(pending).combine_chunks())
+        writer.close()
+        os.replace(tmp, path)
+    except BaseException:
+        writer.close()
+        results._remove(tmp)
+        raise
+
+
+def _aligned(table: pa.Table, columns: list[tuple[str, pa.DataType]]) -> pa.Table:
+    """`table` with exactly `columns` in order and types; a column it lacks is null."""
+    present = set(table.column_names)
+    arrays = []
+    for name, dtype in columns:
+        if name in present:
+            column = table.column(name)
+            arrays.append(column if column.type == dtype else column.cast(dtype))
+        else:
+            arrays.append(pa.nulls(len(table), type=dtype))
+    return pa.Table.from_arrays(arrays, names=[n for n, _ in columns])
+
+
+def _read_runs(files: list[Path], columns: list[tuple[str, pa.DataType]]) -> pa.Table:
+    """Totals chunks of one design point, aligned to `columns`, in replication order."""
+    tables = [_aligned(feather.read_table(f), columns) for f in files]
+    if not tables:
+        return pa.schema(columns).empty_table()
+    return pa.concat_tables(tables).sort_by("replication")
+
+
+def _check_replications(table: pa.Table, replications: int, what: str) -> None:
+    got = table.column("replication").to_pylist()
+    if got != list(range(replications)):
+        raise RuntimeError(f"{what} has replications {got[:5]}... not 0..{replications - 1}")
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def metric_stats(values: np.ndarray, replications: int) -> dict[str, float]:
+    """`n` (replications with a value), `share` (n / replications) and the statistics of the
+    values that are there (NaN and missing left out): mean, sd, 95 % CI of the mean, 5/50/95 %
+    quantiles."""
+    arr = np.asarray(values, dtype=float)
+    finite = arr[np.isfinite(arr)]
+    out = {"n": float(finite.size), "share": finite.size / replications if replications else 0.0}
+    out.update(results._stats(finite))
+    return out
+
+
+def totals_stats(runs: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Statistics (`metric_stats`) of every total, in column order. For `ran_out_day.<type>`
+    `share` is the share of replications in which the type ran out and the statistics are
+    those of its run-out day among them (`p50`: the median day)."""
+    reps = len(runs)
+    skip = {"point", "replication", "seed"}
+    return {
+        column: metric_stats(runs[column].to_numpy(dtype=float, na_value=np.nan), reps)
+        for column in runs.columns
+        if column not in skip and runs[column].dtype != object
+    }
+
+
+def _none(x: float) -> float | None:
+    return None if not math.isfinite(x) else float(x)
+
+
+def summary_frame(stats: dict[str, dict[str, float]]) -> pd.DataFrame:
+    """summary.csv of one campaign: one row per total."""
+    rows = []
+    for metric, st in stats.items():
+        row: dict[str, Any] = {"metric": metric, "n": int(st["n"]), "share": st["share"]}
+        row.update({k: st[k] for k in STATS})
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["metric", "n", "share", *STATS])
+
+
+def summary_json(prepared: PreparedCampaign, stats: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """summary.json of one campaign: the statistics of every total, and the run-out days."""
+    calendar = prepared.campaign.calendar
+    totals: dict[str, Any] = {}
+    ran_out: dict[str, Any] = {}
+    for metric, st in stats.items():
+        if metric.startswith(RAN_OUT):
+            median = _none(st["p50"])
+            ran_out[metric[len(RAN_OUT) :]] = {
+                "share": st["share"],
+                "replications": int(st["n"]),
+                "median_day": median,
+                "median_date": None
+                if median is None
+                else (calendar.start + dt.timedelta(days=round(median))).isoformat(),
+                "p05_day": _none(st["p05"]),
+                "p95_day": _none(st["p95"]),
+            }
+            continue
+        totals[metric] = {
+            "n": int(st["n"]),
+            "mean": _none(st["mean"]),
+            "sd": _none(st["sd"]),
+            "ci95": [_none(st["ci95_low"]), _none(st["ci95_high"])],
+            "p05": _none(st["p05"]),
+            "p50": _none(st["p50"]),
+            "p95": _none(st["p95"]),
+        }
+    return {
+        "campaign": prepared.name,
+        "replications": prepared.replications,
+        "seed": prepared.seed,
+        "start": calendar.start.isoformat(),
+        "days": calendar.days,
+        "totals": totals,
+        "ran_out": ran_out,
+    }
+
+
+def _finalise_campaign(
+    prepared: PreparedCampaign,
+    out: Path,
+    store: results.ChunkStore,
+    nights_store: results.ChunkStore,
+    executor: dict[str, Any],
+    *,
+    wall_time_s: float,
+    ran: int,
+    already: int,
+) -> CampaignResult:
+    """Chunks -> nights.parquet, runs.parquet, summary.csv, summary.json, manifest.json."""
+    reps = prepared.replications
+    metadata = {"salvo.campaign": prepared.name, "salvo.seed": str(prepared.seed)}
+    columns = [(n, t) for n, t in store.columns() if n not in ("point", "seed")]
+    runs = _read_runs(store.files().get(0, []), columns)
+    _check_replications(runs, reps, "runs")
+    night_files = nights_store.files().get(0, [])
+    if [p.name for p in night_files] != [p.name for p in store.files().get(0, [])]:
+        raise RuntimeError(f"{nights_store.folder}: the nights chunks do not match the totals")
+
+    _stream_nights(out / NIGHTS_FILE, night_files, nights_store.columns(), metadata)
+    _parquet_atomic(out / results.RUNS_FILE, runs.replace_schema_metadata(metadata))
+    stats = totals_stats(runs.to_pandas())
+    summary = summary_json(prepared, stats)
+    results.write_bytes_atomic(
+        out / results.SWEEP_SUMMARY_FILE,
+        summary_frame(stats).to_csv(index=False).encode("utf-8"),
+    )
+    results.write_bytes_atomic(out / results.SUMMARY_FILE, results._json_bytes(summary))
+    written = [
+        NIGHTS_FILE,
+        results.RUNS_FILE,
+        results.SWEEP_SUMMARY_FILE,
+        results.SUMMARY_FILE,
+        results.MANIFEST_FILE,
+    ]
+    manifest = results.build_manifest(
+        command="campaign",
+        inputs={"campaign": prepared.path, "template": prepared.template_path},
+        seed=prepared.seed,
+        replications=reps,
+        wall_time_s=wall_time_s,
+        workers=int(executor.get("workers", 1)),
+    )
+    manifest["kind"] = "campaign"
+    calendar = prepared.campaign.calendar
+    manifest["campaign"] = {
+        "name": prepared.name,
+        "description": prepared.campaign.description,
+        "start": calendar.start.isoformat(),
+        "days": calendar.days,
+        "tracked_types": prepared.campaign.tracked_types(),
+        "fingerprint": prepared.fingerprint,
+        "campaign_sha256": _sha256(prepared.text),
+        "template_sha256": _sha256(prepared.template_text),
+        "campaign_text": prepared.text,
+        "template_text": prepared.template_text,
+        "seeding": "replication r: numpy.random.SeedSequence(seed, spawn_key=(0, r))",
+        "replications_run_in_this_session": ran,
+        "replications_resumed": already,
+        "files": written,
+    }
+    manifest["executor"] = executor
+    results.write_bytes_atomic(out / results.MANIFEST_FILE, results._json_bytes(manifest))
+    shutil.rmtree(store.folder, ignore_errors=True)
+    return CampaignResult(out, summary, manifest, ran, files=written)
+
+
+# --------------------------------------------------------------------------- terminal report
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.1f} %"
+
+
+def _usd(x: float | None) -> str:
+    if x is None:
+        return "–"
+    if abs(x) >= 1e9:
+        return f"${x / 1e9:.2f}B"
+    if abs(x) >= 1e6:
+        return f"${x / 1e6:.1f}M"
+    return f"${x:,.0f}"
+
+
+def _count(x: float | None) -> str:
+    if x is None:
+        return "–"
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:,.1f}"
+
+
+def _ratio(x: float | None) -> str:
+    return "–" if x is None else f"{x:.3g}"
+
+
+def _formatter(metric: str) -> Any:
+    if metric.endswith("_rate"):
+        return _pct
+    if metric.endswith("_usd"):
+        return _usd
+    if metric in ("cost_exchange", "drone_ratio_end"):
+        return _ratio
+    return _count
+
+
+def format_campaign(result: CampaignResult) -> str:
+    """The terminal summary of one campaign: headline totals and the run-out days."""
+    s = result.summary
+    start = dt.date.fromisoformat(s["start"])
+    lines = [
+        f"campaign {s['campaign']}: {s['replications']} replications of {s['days']} days "
+        f"from {s['start']}, seed {s['seed']}"
+        + (" (already complete)" if result.already_complete else ""),
+        "",
+    ]
+    rows = []
+    for metric, label in HEADLINE:
+        st = s["totals"].get(metric)
+        if not st or st.get("mean") is None:
+            continue
+        fmt = _formatter(metric)
+        lo, hi = st["ci95"]
+        rows.append(
+            [
+                label,
+                fmt(st["mean"]),
+                f"{fmt(lo)} – {fmt(hi)}",
+                f"{fmt(st['p05'])} – {fmt(st['p95'])}",
+            ]
+        )
+    lines += results._table(["campaign totals", "mean", "95 % CI of the mean", "p05 – p95"], rows)
+    if s["ran_out"]:
+        lines += ["", "interceptor stocks that ran out (share of replications; day among them):"]
+        rows = []
+        for type_id, info in s["ran_out"].items():
+            if not info["replications"]:
+                rows.append([type_id, "never", "", ""])
+                continue
+            median = info["median_day"]
+            date = start + dt.timedelta(days=round(median))
+            rows.append(
+                [
+                    type_id,
+                    f"{100 * info['share']:.0f} %",
+                    f"day {median:.0f} ({date.isoformat()})",
+                    f"{info['p05_day']:.0f} – {info['p95_day']:.0f}",
+                ]
+            )
+        lines += results._table(["type", "ran out", "median day", "p05 – p95"], rows)
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- campaign sweeps
+
+
+def run_campaign_sweep(
+    prepared: experiment.PreparedExperiment,
+    out: Path,
+    *,
+    workers: int | None = None,
+    dask: str | None = None,
+    resume: bool = False,
+    force: bool = False,
+    progress: bool = True,
+    chunk_size: int | None = None,
+    command: str = "sweep",
+) -> experiment.SweepResult:
+    """`sim.experiment.run_sweep` for an experiment whose design points are campaigns."""
+    n_points, reps = len(prepared.points), prepared.replications
+    state = {
+        "fingerprint": prepared.fingerprint,
+        "experiment": prepared.name,
+        "seed": prepared.seed,
+        "replications": reps,
+        "points": n_points,
+        "salvo_version": __version__,
+    }
+    done = _run_chunks(
+        out,
+        state,
+        blob=prepared.pickled_scenario,
+        points=n_points,
+        replications=reps,
+        seed=prepared.seed,
+        keep_nights=False,
+        workers=workers,
+        dask=dask,
+        resume=resume,
+        force=force,
+        progress=progress,
+        chunk_size=chunk_size,
+        command="sweep",
+        section="experiment",
+        inputs="experiment, campaign, template, seed or replications",
+    )
+    if done is None:
+        return experiment._complete_result(out)
+    store, _, executor, wall, ran, already = done
+    try:
+        return _finalise_sweep(
+            prepared, out, store, executor, wall_time_s=wall, ran=ran, already=already,
+            command=command,
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        total = n_points * reps
+        raise experiment.SweepInterrupted(out, total, total) from None
+
+
+def _finalise_sweep(
+    prepared: experiment.PreparedExperiment,
+    out: Path,
+    store: results.ChunkStore,
+    executor: dict[str, Any],
+    *,
+    wall_time_s: float,
+    ran: int,
+    already: int,
+    command: str,
+) -> experiment.SweepResult:
+    """Chunks -> runs.parquet, summary.csv, parameters.csv, sensitivity.csv, manifest.json."""
+    n_points, reps = len(prepared.points), prepared.replications
+    head = [("point", pa.int64()), ("replication", pa.int64()), ("seed", pa.int64())]
+    totals = [(n, t) for n, t in store.columns() if n not in ("point", "replication", "seed")]
+    design_fields, design_values = [], {}
+    for entry in prepared.entries:
+        values = [p.values[entry.name] for p in prepared.points]
+        dtype, convert = experiment._column_type(values)
+        design_values[entry.column] = [convert(v) for v in values]
+        meta = {"salvo.kind": entry.kind, "salvo.name": entry.name}
+        if entry.path:
+            meta["salvo.path"] = entry.path
+        design_fields.append(pa.field(entry.column, dtype, metadata=meta))
+    schema = pa.schema(
+        [pa.field(n, t) for n, t in head] + design_fields + [pa.field(n, t) for n, t in totals],
+        metadata={"salvo.experiment": prepared.name, "salvo.seed": str(prepared.seed)},
+    )
+    files = store.files()
+    tables, summary_rows = [], []
+    for point in range(n_points):
+        chunk = _read_runs(files.get(point, []), head + totals)
+        _check_replications(chunk, reps, f"design point {point}")
+        design = {c: v[point] for c, v in design_values.items()}
+        arrays = [
+            pa.array([design[name]] * len(chunk), type=schema.field(name).type)
+            if name in design
+            else chunk.column(name)
+            for name in schema.names
+        ]
+        tables.append(pa.Table.from_arrays(arrays, schema=schema))
+        stats = totals_stats(chunk.to_pandas())
+        row: dict[str, Any] = {"point": point, **design, "replications": reps}
+        for metric, st in stats.items():
+            if metric.startswith(RAN_OUT):
+                row[f"{metric}.share"] = st["share"]
+            row.update({f"{metric}.{k}": st[k] for k in STATS})
+        summary_rows.append(row)
+    _parquet_atomic(out / results.RUNS_FILE, pa.concat_tables(tables))
+    summary = pd.DataFrame(summary_rows)
+    results.write_bytes_atomic(
+        out / results.SWEEP_SUMMARY_FILE, summary.to_csv(index=False).encode("utf-8")
+    )
+    results.write_bytes_atomic(
+        out / results.PARAMETERS_FILE,
+        experiment.parameters_frame(prepared).to_csv(index=False).encode("utf-8"),
+    )
+    written = [results.RUNS_FILE, results.SWEEP_SUMMARY_FILE, results.PARAMETERS_FILE]
+    sensitivity = None
+    if isinstance(prepared.experiment.design, experiment.SobolDesign):
+        sensitivity = experiment.sobol_indices(prepared, summary, SENSITIVITY_OUTPUTS)
+        results.write_bytes_atomic(
+            out / results.SENSITIVITY_FILE, sensitivity.to_csv(index=False).encode("utf-8")
+        )
+        written.append(results.SENSITIVITY_FILE)
+    written.append(results.MANIFEST_FILE)
+    assert prepared.campaign_path is not None and prepared.campaign_text is not None
+    manifest = results.build_manifest(
+        command=command,
+        inputs={
+            "experiment": prepared.path,
+            "campaign": prepared.campaign_path,
+            "template": prepared.scenario_path,
+        },
+        seed=prepared.seed,
+        replications=reps,
+        wall_time_s=wall_time_s,
+        workers=int(executor.get("workers", 1)),
+    )
+    manifest["kind"] = "campaign-sweep"
+    manifest["experiment"] = {
+        "name": prepared.name,
+        "description": prepared.experiment.description,
+        "fingerprint": prepared.fingerprint,
+        "experiment_sha256": _sha256(prepared.text),
+        "campaign_sha256": _sha256(prepared.campaign_text),
+        "template_sha256": _sha256(prepared.scenario_text),
+        "experiment_text": prepared.text,
+        "campaign_text": prepared.campaign_text,
+        "template_text": prepared.scenario_text,
+        "points": n_points,
+        "replications_total": n_points * reps,
+        "replications_run_in_this_session": ran,
+        "replications_resumed": already,
+        "files": written,
+    }
+    manifest["design"] = prepared.describe()
+    manifest["executor"] = executor
+    results.write_bytes_atomic(out / results.MANIFEST_FILE, results._json_bytes(manifest))
+    shutil.rmtree(store.folder, ignore_errors=True)
+    return experiment.SweepResult(out, summary, sensitivity, manifest, ran, files=written)
+
+
+def format_campaign_sweep(
+    prepared: experiment.PreparedExperiment, result: experiment.SweepResult, *, max_rows: int = 20
+) -> str:
+    """A short report of a campaign sweep: headline totals per design point."""
+    summary = result.summary
+    lines = [
+        f"experiment {prepared.name}: {len(prepared.points)} campaigns x "
+        f"{prepared.replications} replications, seed {prepared.seed}"
+        + (" (already complete)" if result.already_complete else ""),
+        "",
+    ]
+    columns = [e.column for e in prepared.entries]
+    headers = ["point", *(e.name for e in prepared.entries)]
+    headers += ["intercept rate % [95% CI]", "mass-night rate %", "cost exchange", "leaked"]
+    # run-out shares of the interceptor types where the design points differ (at most 3)
+    shares = [c for c in summary.columns if c.startswith(RAN_OUT) and c.endswith(".share")]
+    shares = [c for c in shares if summary[c].nunique() > 1][:3]
+    headers += [f"{c[len(RAN_OUT) : -len('.share')]} ran out %" for c in shares]
+
+    def ci(row: pd.Series, metric: str, scale: float = 100.0) -> str:
+        mean, lo, hi = (row[f"{metric}.{k}"] for k in ("mean", "ci95_low", "ci95_high"))
+        if not math.isfinite(mean):
+            return "–"
+        return f"{scale * mean:.1f} [{scale * lo:.1f}–{scale * hi:.1f}]"
+
+    rows = []
+    for _, row in summary.head(max_rows).iterrows():
+        design = [experiment._cell(row[c]) for c in columns]
+        rows.append(
+            [
+                str(int(row["point"])),
+                *design,
+                ci(row, "intercept_rate"),
+                ci(row, "mass_intercept_rate"),
+                f"{row['cost_exchange.mean']:.3g}",
+                f"{row['leaked.mean']:,.0f}",
+                *(f"{100 * row[c]:.0f}" for c in shares),
+            ]
+        )
+    lines += results._table(headers, rows)
+    if len(summary) > max_rows:
+        lines.append(f"... {len(summary) - max_rows} more design points in summary.csv")
+    if result.sensitivity is not None:
+        lines += ["", "Sobol' indices (first order S1, total ST, ± 95 % half-width):"]
+        srows = [
+            [
+                r["output"],
+                r["parameter"],
+                r["kind"],
+                f"{r['S1']:.3f} ± {r['S1_conf']:.3f}",
+                f"{r['ST']:.3f} ± {r['ST_conf']:.3f}",
+            ]
+            for _, r in result.sensitivity.iterrows()
+        ]
+        lines += results._table(["output", "parameter", "kind", "S1", "ST"], srows)
+    return "\n".join(lines) + "\n"
