@@ -21,10 +21,17 @@ campaign       ``nights.parquet`` (or a manifest      stock by interceptor type 
                with ``"kind": "campaign"``)           intercept rate per night; cumulative spend
                                                       of each side; cost-exchange ratio; the day
                                                       each stock runs out (``sim.plots_campaign``)
+campaign-      a manifest with ``"kind":              one parameter: campaign intercept rate (all
+sweep          "campaign-sweep"`` (``salvo sweep`` of  and mass nights), cost exchange and the
+               a campaign experiment)                 share of replications each stock ran out
+                                                      against it; two on a grid: heatmaps; more:
+                                                      scatter; Sobol' indices (sensitivity.csv)
 =============  =====================================  ==========================================
 
 A kind may supersede others whose marker files its folder also holds: a campaign folder has a
-``summary.json`` and a ``summary.csv`` too, but is drawn as a campaign, not as a run or a sweep.
+``summary.json`` and a ``summary.csv`` too, but is drawn as a campaign, not as a run or a sweep;
+a campaign sweep's ``summary.csv`` and ``sensitivity.csv`` are drawn by the campaign-sweep kind,
+not by the night ``sweep`` and ``sobol`` kinds.
 
 Output is deterministic: the same files give the same bytes (fixed size, DPI and font,
 Agg rendering, no dates or software versions in the file metadata, a fixed SVG hash salt).
@@ -1282,13 +1289,17 @@ class SweepResults:
         return _parameter_label(str(row["name"]), column)
 
 
-def read_sweep(folder: Path) -> SweepResults:
-    """Read and check summary.csv, parameters.csv and (if present) manifest.json."""
+NIGHT_SWEEP_COLUMNS = ("intercept_rate.total.mean", "leaked.total.mean")
+
+
+def read_sweep(folder: Path, statistics: Sequence[str] = NIGHT_SWEEP_COLUMNS) -> SweepResults:
+    """Read and check summary.csv (with the ``statistics`` columns the figures draw),
+    parameters.csv and (if present) manifest.json."""
     parameters = _read_csv(folder / PARAMETERS_FILE, ("name", "column"))
     if "expression" in parameters:
         derived = parameters["expression"].astype(object).fillna("").astype(str).str.len() > 0
         parameters = parameters[~derived]
-    needed = ["point", *parameters["column"], "intercept_rate.total.mean", "leaked.total.mean"]
+    needed = ["point", *parameters["column"], *statistics]
     summary = _read_csv(folder / SWEEP_SUMMARY_FILE, needed)
     if len(summary) == 0:
         raise ResultsFileError(folder / SWEEP_SUMMARY_FILE, "has no design points")
@@ -1317,8 +1328,14 @@ def _sweep_names(sweep: SweepResults) -> list[str]:
     return ["sweep-line", "sweep-classes"] if layout == "line" else [f"sweep-{layout}"]
 
 
-def _stat(summary: pd.DataFrame, metric: str, group: str, stat: str) -> np.ndarray:
-    return summary[f"{metric}.{group}.{stat}"].to_numpy(dtype=float)
+def _column(metric: str, group: str | None, stat: str) -> str:
+    """A summary.csv column: ``metric.group.stat`` (night sweeps, by threat group) or
+    ``metric.stat`` (``group`` None: campaign sweeps, whose totals have no groups)."""
+    return f"{metric}.{group}.{stat}" if group else f"{metric}.{stat}"
+
+
+def _stat(summary: pd.DataFrame, metric: str, group: str | None, stat: str) -> np.ndarray:
+    return summary[_column(metric, group, stat)].to_numpy(dtype=float)
 
 
 def _sweep_groups(summary: pd.DataFrame) -> list[str]:
@@ -1340,13 +1357,62 @@ def _positions(values: pd.Series) -> tuple[np.ndarray, list[str] | None]:
     return np.array([categories.index(v) for v in values.astype(str)], dtype=float), categories
 
 
-def _band(summary: pd.DataFrame, metric: str, group: str, low: str, high: str, scale: float):
+def _band(summary: pd.DataFrame, metric: str, group: str | None, low: str, high: str, scale: float):
     """A band of summary.csv statistics, clipped to what the quantity can be (rates 0–100 %,
-    counts from 0): a t interval from few replications can overshoot both."""
+    counts and ratios from 0): a t interval from few replications can overshoot both."""
     lo = _stat(summary, metric, group, low) * scale
     hi = _stat(summary, metric, group, high) * scale
-    top = 100.0 if metric == "intercept_rate" else np.inf
+    top = 100.0 if metric.endswith("intercept_rate") else np.inf
     return np.clip(lo, 0.0, top), np.clip(hi, 0.0, top)
+
+
+def _mean_with_bands(
+    ax,
+    x: np.ndarray,
+    summary: pd.DataFrame,
+    metric: str,
+    group: str | None,
+    scale: float,
+    colour: str,
+    *,
+    unit: str = "nights",
+) -> None:
+    """The mean of a summary.csv metric against x, over its 5–95 % band (of the nights or
+    replications, grey) and the 95 % confidence interval of the mean (in ``colour``)."""
+    ax.fill_between(
+        x,
+        *_band(summary, metric, group, "p05", "p95", scale),
+        color=GREY,
+        alpha=0.2,
+        lw=0,
+        label=f"5–95 % of {unit}",
+    )
+    ax.fill_between(
+        x,
+        *_band(summary, metric, group, "ci95_low", "ci95_high", scale),
+        color=colour,
+        alpha=0.3,
+        lw=0,
+        label="95 % CI of the mean",
+    )
+    ax.plot(
+        x,
+        _stat(summary, metric, group, "mean") * scale,
+        marker="o",
+        ms=3.5,
+        lw=1.8,
+        color=colour,
+        label=f"mean over {unit}",
+    )
+
+
+def _bands_legend_handles(unit: str = "nights") -> list:
+    """Legend entries for ``_mean_with_bands``."""
+    return [
+        Patch(facecolor=GREY, alpha=0.2, label=f"5–95 % of {unit}"),
+        Patch(facecolor=GREY, alpha=0.6, label="95 % confidence interval of the mean"),
+        Line2D([], [], color="black", marker="o", ms=3.5, lw=1.8, label=f"mean over {unit}"),
+    ]
 
 
 _REPORTED_GROUPS = {"total": "all threats", "drones": "drones incl. decoys", "missiles": "missiles"}
@@ -1374,32 +1440,7 @@ def fig_sweep_line(sweep: SweepResults) -> Figure:
     for j, group in enumerate(groups):
         for i, (metric, ylabel, scale) in enumerate(_SWEEP_METRICS):
             ax = axes[i, j]
-            colour = colours[group]
-            ax.fill_between(
-                x,
-                *_band(summary, metric, group, "p05", "p95", scale),
-                color=GREY,
-                alpha=0.2,
-                lw=0,
-                label="5–95 % of nights",
-            )
-            ax.fill_between(
-                x,
-                *_band(summary, metric, group, "ci95_low", "ci95_high", scale),
-                color=colour,
-                alpha=0.3,
-                lw=0,
-                label="95 % CI of the mean",
-            )
-            ax.plot(
-                x,
-                _stat(summary, metric, group, "mean") * scale,
-                marker="o",
-                ms=3.5,
-                lw=1.8,
-                color=colour,
-                label="mean over nights",
-            )
+            _mean_with_bands(ax, x, summary, metric, group, scale, colours[group])
             if i == 0:
                 ax.set_title(_REPORTED_GROUPS[group])
             if j == 0:
@@ -1408,12 +1449,7 @@ def fig_sweep_line(sweep: SweepResults) -> Figure:
                 ax.set_xlabel(sweep.label(column))
             if categories is not None:
                 ax.set_xticks(range(len(categories)), categories)
-    handles = [
-        Patch(facecolor=GREY, alpha=0.2, label="5–95 % of nights"),
-        Patch(facecolor=GREY, alpha=0.6, label="95 % confidence interval of the mean"),
-        Line2D([], [], color="black", marker="o", ms=3.5, lw=1.8, label="mean over nights"),
-    ]
-    fig.legend(handles=handles, loc="outside lower center", ncols=3, frameon=False)
+    fig.legend(handles=_bands_legend_handles(), loc="outside lower center", ncols=3, frameon=False)
     _titles(fig, f"Intercept rate and leakers against {column}", sweep.subtitle())
     return fig
 
@@ -1480,13 +1516,52 @@ def _grid_annotation(ax, grid: np.ndarray, fmt: str, image) -> None:
             )
 
 
+def _grid_values(values: pd.Series) -> list:
+    """The distinct values of a grid parameter, numbers in numeric order."""
+    return sorted(values.unique(), key=lambda v: (pd.to_numeric(v, errors="coerce"), str(v)))
+
+
+def _tick_text(value: Any) -> str:
+    """A grid parameter's value as a tick label: floats short (``%g``), others as they are."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _heatmap(
+    fig: Figure,
+    ax,
+    sweep: SweepResults,
+    value_column: str,
+    *,
+    scale: float,
+    cmap: str,
+    fmt: str,
+    label: str,
+    title: str,
+    tick_text: Callable[[Any], str] = _tick_text,
+) -> None:
+    """One summary.csv column over the two parameters of a full grid, annotated, with its
+    colour bar (``label``); the first parameter along x, its values labelled by ``tick_text``."""
+    col_x, col_y = (str(c) for c in sweep.parameters["column"])
+    summary = sweep.summary
+    xs, ys = _grid_values(summary[col_x]), _grid_values(summary[col_y])
+    grid = np.full((len(ys), len(xs)), np.nan)
+    for _, row in summary.iterrows():
+        grid[ys.index(row[col_y]), xs.index(row[col_x])] = float(row[value_column]) * scale
+    image = ax.imshow(grid, origin="lower", cmap=cmap, aspect="auto")
+    _grid_annotation(ax, grid, fmt, image)
+    ax.set_xticks(range(len(xs)), [tick_text(v) for v in xs])
+    ax.set_yticks(range(len(ys)), [tick_text(v) for v in ys])
+    ax.set_xlabel(sweep.label(col_x))
+    ax.set_ylabel(sweep.label(col_y))
+    ax.set_title(title)
+    ax.grid(False)
+    fig.colorbar(image, ax=ax, label=label, shrink=0.9)
+
+
 @styled
 def fig_sweep_heatmap(sweep: SweepResults) -> Figure:
     """Heatmaps of the mean intercept rate and leakers over two parameters on a full grid."""
     col_x, col_y = (str(c) for c in sweep.parameters["column"])
-    summary = sweep.summary
-    xs = sorted(summary[col_x].unique(), key=lambda v: (pd.to_numeric(v, errors="coerce"), str(v)))
-    ys = sorted(summary[col_y].unique(), key=lambda v: (pd.to_numeric(v, errors="coerce"), str(v)))
     fig = _new_figure(12.0, 5.2)
     axes = fig.subplots(1, 2)
     specs = (
@@ -1494,37 +1569,36 @@ def fig_sweep_heatmap(sweep: SweepResults) -> Figure:
         ("leaked", "mean leakers per night (threats)", 1.0, "cividis_r", ".1f"),
     )
     for ax, (metric, label, scale, cmap, fmt) in zip(axes, specs, strict=True):
-        grid = np.full((len(ys), len(xs)), np.nan)
-        for _, row in summary.iterrows():
-            grid[ys.index(row[col_y]), xs.index(row[col_x])] = (
-                float(row[f"{metric}.total.mean"]) * scale
-            )
-        image = ax.imshow(grid, origin="lower", cmap=cmap, aspect="auto")
-        _grid_annotation(ax, grid, fmt, image)
-        ax.set_xticks(range(len(xs)), [f"{v:g}" if isinstance(v, float) else str(v) for v in xs])
-        ax.set_yticks(range(len(ys)), [f"{v:g}" if isinstance(v, float) else str(v) for v in ys])
-        ax.set_xlabel(sweep.label(col_x))
-        ax.set_ylabel(sweep.label(col_y))
-        ax.set_title(label[0].upper() + label[1:] + ", all threats")
-        ax.grid(False)
-        fig.colorbar(image, ax=ax, label=label, shrink=0.9)
+        _heatmap(
+            fig,
+            ax,
+            sweep,
+            f"{metric}.total.mean",
+            scale=scale,
+            cmap=cmap,
+            fmt=fmt,
+            label=label,
+            title=label[0].upper() + label[1:] + ", all threats",
+        )
     _titles(fig, f"Intercept rate and leakers over {col_x} × {col_y}", sweep.subtitle())
     return fig
 
 
-@styled
-def fig_sweep_scatter(sweep: SweepResults) -> Figure:
-    """Each design point's mean (95 % CI) against each parameter: one column per parameter."""
+def _scatter_figure(
+    sweep: SweepResults, specs: Sequence[tuple[str, str | None, str, float]], title: str
+) -> Figure:
+    """Each design point's mean (95 % CI) against each parameter: one column per parameter,
+    one row per ``(metric, group, y label, scale)`` of ``specs``."""
     columns = [str(c) for c in sweep.parameters["column"]][:6]
     summary = sweep.summary
-    fig = _new_figure(3.4 * len(columns) + 1.0, 6.6)
-    axes = fig.subplots(2, len(columns), squeeze=False, sharey="row")
+    fig = _new_figure(3.4 * len(columns) + 1.0, 3.3 * len(specs))
+    axes = fig.subplots(len(specs), len(columns), squeeze=False, sharey="row")
     for j, column in enumerate(columns):
         x, categories = _positions(summary[column])
-        for i, (metric, ylabel, scale) in enumerate(_SWEEP_METRICS):
+        for i, (metric, group, ylabel, scale) in enumerate(specs):
             ax = axes[i, j]
-            mean = _stat(summary, metric, "total", "mean") * scale
-            lo, hi = _band(summary, metric, "total", "ci95_low", "ci95_high", scale)
+            mean = _stat(summary, metric, group, "mean") * scale
+            lo, hi = _band(summary, metric, group, "ci95_low", "ci95_high", scale)
             ax.errorbar(
                 x,
                 mean,
@@ -1538,17 +1612,22 @@ def fig_sweep_scatter(sweep: SweepResults) -> Figure:
             )
             ax.set_xlabel(sweep.label(column))
             if j == 0:
-                ax.set_ylabel(ylabel + ", all threats")
+                ax.set_ylabel(ylabel)
             if categories is not None:
                 ax.set_xticks(range(len(categories)), categories)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", frameon=False)
-    _titles(
-        fig,
-        "Intercept rate and leakers of every design point against each parameter",
-        sweep.subtitle(),
-    )
+    _titles(fig, title, sweep.subtitle())
     return fig
+
+
+@styled
+def fig_sweep_scatter(sweep: SweepResults) -> Figure:
+    """Each design point's mean (95 % CI) against each parameter: one column per parameter."""
+    specs = [(m, "total", f"{label}, all threats", scale) for m, label, scale in _SWEEP_METRICS]
+    return _scatter_figure(
+        sweep, specs, "Intercept rate and leakers of every design point against each parameter"
+    )
 
 
 @register_kind(
@@ -1571,6 +1650,10 @@ def draw_sweep(sweep: SweepResults, options: PlotOptions) -> list[tuple[str, Fig
 _SOBOL_OUTPUTS = {
     "intercept_rate.total": "intercept rate (all threats)",
     "leaked.total": "leakers per night (all threats)",
+    # campaign sweeps: totals over the whole campaign
+    "intercept_rate": "campaign intercept rate (all nights)",
+    "mass_intercept_rate": "intercept rate of mass nights (campaign mean)",
+    "cost_exchange": "cost-exchange ratio (defender per attacker US$)",
 }
 
 

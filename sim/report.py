@@ -4,7 +4,8 @@ Writes ``report.md`` (figures linked from ``figures/``) and ``report.html`` (one
 self-contained file, figures embedded as base64 PNG) with what was run (the manifest's
 essentials), the summary table, the figures (drawn first if missing) and, when the scenario
 records observed counts, observed versus simulated; for a campaign, its totals and when each
-interceptor stock runs out. Like ``sim.plots`` it reads files only.
+interceptor stock runs out; for a sweep of a campaign experiment, the totals of each design
+point. Like ``sim.plots`` it reads files only.
 """
 
 from __future__ import annotations
@@ -55,6 +56,16 @@ _CAPTIONS = {
     "attacker spend (threats launched), and per threat intercepted (median, 5–95 % band).",
     "campaign-ran-out": "The first day each interceptor stock was empty after the night, one dot "
     "per replication, and the share of replications in which it ran out.",
+    "campaign-sweep-line": "Campaign intercept rate over all nights and over mass nights, and "
+    "the cost-exchange ratio, against the varied parameter: mean over replications, 95 % "
+    "confidence interval of the mean, 5–95 % of replications and each replication.",
+    "campaign-sweep-ran-out": "Share of replications in which each interceptor stock ran out "
+    "(band: 95 % Wilson interval) and the day it did (median, whiskers 5–95 % of the "
+    "replications that ran out), against the varied parameter.",
+    "campaign-sweep-heatmap": "Mean campaign intercept rate and mean cost-exchange ratio over "
+    "the two varied parameters.",
+    "campaign-sweep-scatter": "Every design point's mean campaign intercept rate (all nights, "
+    "mass nights) and cost-exchange ratio (95 % confidence interval) against each parameter.",
 }
 MAX_SWEEP_ROWS = 40
 
@@ -330,6 +341,101 @@ def build_campaign_report(folder: Path, results: plots_campaign.CampaignResults)
     return report
 
 
+def _ci_cell(row: Mapping[str, Any], metric: str, how: str) -> str:
+    """'mean [ci95_low–ci95_high]' of a campaign-sweep summary.csv metric."""
+    values = [row.get(f"{metric}.{s}") for s in ("mean", "ci95_low", "ci95_high")]
+    if how == "pct":
+        mean, low, high = (_pct(v) for v in values)
+        return f"{mean} [{low}–{high}]"
+    if values[0] is None or not np.isfinite(float(values[0])):
+        return "–"
+    mean, low, high = (float(v) if v is not None else float("nan") for v in values)
+    low = max(0.0, low) if np.isfinite(low) else low
+    return f"{mean:.3f} [{low:.3f}–{high:.3f}]"
+
+
+def campaign_sweep_table(
+    results: plots_campaign.CampaignSweepResults,
+) -> tuple[str, str, list[str], list[list[str]]]:
+    """The design points of a campaign sweep: parameter values, campaign totals, run-outs."""
+    columns = [str(c) for c in (*results.parameters["column"], *results.constant["column"])]
+    ran_out = results.ran_out()
+    kinds = [k for k in results.ran_out_types if ran_out.loc[ran_out["type"] == k, "k"].sum() > 0]
+    never = [k for k in results.ran_out_types if k not in kinds]
+    header = [
+        "point",
+        *columns,
+        "replications",
+        "intercept rate % [95 % CI]",
+        "mass-night intercept rate % [95 % CI]",
+        "cost exchange [95 % CI]",
+        "leakers (mean)",
+        "defender spend (mean)",
+        "attacker spend (mean)",
+        *(f"{k} ran out: share (median day)" for k in kinds),
+    ]
+    counts = results.replication_counts
+    rows = []
+    for _, row in results.summary.head(MAX_SWEEP_ROWS).iterrows():
+        point = int(row["point"])
+        values = [plots_campaign._value_text(row[c]) for c in columns]
+        cells = [
+            str(point),
+            *values,
+            str(int(counts.get(point, 0))),
+            _ci_cell(row, "intercept_rate", "pct"),
+            _ci_cell(row, "mass_intercept_rate", "pct"),
+            _ci_cell(row, "cost_exchange", "ratio"),
+            _campaign_value(float(row.get("leaked.mean", float("nan"))), "count"),
+            _campaign_value(float(row.get("defender_cost_usd.mean", float("nan"))), "usd"),
+            _campaign_value(float(row.get("attacker_cost_usd.mean", float("nan"))), "usd"),
+        ]
+        for kind in kinds:
+            entry = ran_out[(ran_out["point"] == point) & (ran_out["type"] == kind)]
+            if entry.empty:
+                cells.append("–")
+                continue
+            e = entry.iloc[0]
+            day = f" (day {e['p50']:.0f})" if e["k"] > 0 else ""
+            cells.append(f"{int(e['k'])}/{int(e['n'])}{day}")
+        rows.append(cells)
+    text = (
+        "Totals over the whole campaign, mean over the replications of each design point (95 % "
+        "confidence interval of the mean); spend is the value of the interceptors fired and of "
+        "the threats launched; a stock ran out when it was 0 after a night."
+    )
+    if never:
+        text += f" Never ran out at any design point: {', '.join(never)}."
+    if len(results.summary) > MAX_SWEEP_ROWS:
+        text += (
+            f" The first {MAX_SWEEP_ROWS} of {len(results.summary)} points; all are in "
+            f"{plots.SWEEP_SUMMARY_FILE}."
+        )
+    return "Design points", text, header, rows
+
+
+def build_campaign_sweep_report(
+    folder: Path, results: plots_campaign.CampaignSweepResults
+) -> Report:
+    """The report of a ``salvo sweep`` of a campaign experiment, without its figures."""
+    campaign = f" of campaign `{results.campaign_name}`" if results.campaign_name else ""
+    seed = (results.manifest or {}).get("seed")
+    seed_text = f", base seed {seed}" if seed is not None else ""
+    report = Report(
+        title=f"salvo results: {results.experiment_name}",
+        intro=f"Campaign sweep `{results.experiment_name}`{campaign}: {len(results.summary)} "
+        f"design points × {results.replication_text}{seed_text}. Results folder `{folder}`.",
+    )
+    if results.manifest is not None:
+        report.manifest_rows = manifest_rows(results.manifest)
+    else:
+        report.notes.append(f"{plots.MANIFEST_FILE} is missing: the provenance is unknown.")
+    report.tables.append(campaign_sweep_table(results))
+    if (folder / plots.SENSITIVITY_FILE).exists():
+        report.tables.append(sensitivity_table(folder))
+    return report
+
+
 def _caption(stem: str) -> str:
     if stem.startswith("night-map-"):
         return f"Night map of replication {stem.rsplit('-', 1)[1]}. " + _CAPTIONS["night-map"]
@@ -342,6 +448,12 @@ def build_report(
     """Collect the report of a results folder, drawing missing PNG figures first."""
     folder = Path(folder)
     kinds = plots.select_kinds(folder)  # a folder with nothing recognisable is bad input
+    if any(kind.name == plots_campaign.CAMPAIGN_SWEEP_KIND for kind in kinds):
+        results = plots_campaign.read_campaign_sweep(folder)
+        report = build_campaign_sweep_report(folder, results)
+        paths = plots.plot_results(folder, fmt="png", dpi=dpi, only_missing=True)
+        report.figures = [(_caption(p.stem), p) for p in paths]
+        return report
     if any(kind.name == "campaign" for kind in kinds):
         report = build_campaign_report(folder, plots_campaign.read_campaign(folder))
         paths = plots.plot_results(folder, fmt="png", dpi=dpi, only_missing=True)
