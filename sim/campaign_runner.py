@@ -28,7 +28,6 @@ import math
 import os
 import pickle
 import shutil
-import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,11 +39,11 @@ import pyarrow as pa
 import pyarrow.feather as feather
 import pyarrow.parquet as pq
 
-from sim import __version__, experiment, results
+from sim import experiment, results
 from sim import scenario as sc
 from sim.campaign import CampaignSetup, run_campaign
 from sim.campaign_scenario import Campaign, load_campaign
-from sim.runner import make_executor, replication_rng
+from sim.runner import replication_rng
 
 NIGHTS_FILE = "nights.parquet"
 NIGHTS_DIR = "nights"  # under .chunks/: the per-night tables of the saved chunks
@@ -270,135 +269,50 @@ def run(
     stopping the workers; what finished is kept for `resume`.
     """
     out = Path(out)
-    state = {
-        "fingerprint": prepared.fingerprint,
-        "campaign": prepared.name,
-        "seed": prepared.seed,
-        "replications": prepared.replications,
-        "points": 1,
-        "salvo_version": __version__,
-    }
-    done = _run_chunks(
+    nights = results.ChunkStore(out / results.CHUNKS_DIR / NIGHTS_DIR)
+
+    def open_nights(store: results.ChunkStore, done: dict[int, set[int]]) -> dict[int, set[int]]:
+        nights.folder.mkdir(exist_ok=True)
+        nights.remove_temporary()
+        return store.done() if _pair_chunks(store, nights) else done
+
+    def save(store: results.ChunkStore, chunk: CampaignChunk) -> tuple[int, ...]:
+        assert chunk.nights is not None  # the nights first: a totals chunk means both exist
+        nights.write_table(chunk.nights, chunk.point, chunk.replications[0])
+        return _save_totals(store, chunk)
+
+    def complete() -> CampaignResult:
+        manifest = experiment.read_json(out / results.MANIFEST_FILE) or {}
+        summary = experiment.read_json(out / results.SUMMARY_FILE) or {}
+        files = list((manifest.get("campaign") or {}).get("files", []))
+        return CampaignResult(out, summary, manifest, 0, already_complete=True, files=files)
+
+    return experiment.run_resumable(
         out,
-        state,
-        blob=lambda point: prepared.pickled,
+        fingerprint=prepared.fingerprint,
+        name=prepared.name,
+        seed=prepared.seed,
         points=1,
         replications=prepared.replications,
-        seed=prepared.seed,
-        keep_nights=True,
-        workers=workers,
-        dask=dask,
-        resume=resume,
-        force=force,
-        progress=progress,
-        chunk_size=chunk_size,
+        fn=run_campaign_task,
+        make_task=lambda point, block: CampaignTask(
+            prepared.pickled, point, prepared.seed, block, keep_nights=True
+        ),
+        save=save,
+        on_open=open_nights,
+        complete=complete,
+        finalise=lambda chunks: _finalise_campaign(prepared, out, chunks, nights),
+        options=experiment.RunOptions(workers, dask, resume, force, progress, chunk_size),
         command="campaign",
         section="campaign",
         inputs="campaign, template, seed or replications",
     )
-    if done is None:
-        manifest = _read_json(out / results.MANIFEST_FILE)
-        summary = _read_json(out / results.SUMMARY_FILE)
-        files = list((manifest.get("campaign") or {}).get("files", []))
-        return CampaignResult(out, summary, manifest, 0, already_complete=True, files=files)
-    store, nights_store, executor, wall, ran, already = done
-    assert nights_store is not None
-    try:
-        return _finalise_campaign(
-            prepared, out, store, nights_store, executor, wall_time_s=wall, ran=ran, already=already
-        )
-    except KeyboardInterrupt:
-        total = prepared.replications
-        raise experiment.SweepInterrupted(out, total, total) from None
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    import json
-
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _run_chunks(
-    out: Path,
-    state: dict[str, Any],
-    *,
-    blob: Any,
-    points: int,
-    replications: int,
-    seed: int,
-    keep_nights: bool,
-    workers: int | None,
-    dask: str | None,
-    resume: bool,
-    force: bool,
-    progress: bool,
-    chunk_size: int | None,
-    command: str,
-    section: str,
-    inputs: str,
-) -> tuple[results.ChunkStore, results.ChunkStore | None, dict, float, int, int] | None:
-    """Check `out`, run the replications it does not hold yet, saving each chunk as it comes.
-
-    Returns None if `out` is already complete (with `resume`), else (totals store, nights
-    store, executor description, wall time, replications run, replications resumed).
-    """
-    fingerprint = state["fingerprint"]
-    if experiment.check_results_folder(
-        out,
-        fingerprint,
-        resume=resume,
-        force=force,
-        command=command,
-        section=section,
-        inputs=inputs,
-    ):
-        return None
-    total = points * replications
-    executor = make_executor(workers=workers, dask=dask)
-    try:
-        store, done = experiment.open_chunk_store(
-            out, state, points=points, replications=replications, force=force
-        )
-        nights_store = None
-        if keep_nights:
-            nights_store = results.ChunkStore(store.folder / NIGHTS_DIR)
-            nights_store.folder.mkdir(exist_ok=True)
-            nights_store.remove_temporary()
-            if _pair_chunks(store, nights_store):
-                done = store.done()
-        already = sum(len(v) for v in done.values())
-        size = chunk_size or experiment.default_chunk_size(total, replications, executor.workers)
-
-        def tasks() -> Any:
-            for point, block in experiment.missing_blocks(done, points, replications, size):
-                yield CampaignTask(blob(point), point, seed, block, keep_nights)
-
-        def save(chunk: CampaignChunk) -> tuple[int, ...]:
-            first = chunk.replications[0]
-            if nights_store is not None:  # the nights first: a totals chunk means both exist
-                assert chunk.nights is not None
-                nights_store.write_table(chunk.nights, chunk.point, first)
-            store.write_table(chunk.runs, chunk.point, first)
-            return chunk.replications
-
-        started = time.perf_counter()
-        ran = experiment.run_chunks(
-            executor,
-            run_campaign_task,
-            tasks(),
-            save,
-            out=out,
-            total=total,
-            already=already,
-            progress=progress,
-        )
-        return store, nights_store, executor.describe(), time.perf_counter() - started, ran, already
-    finally:
-        executor.close(abort=True)  # no-op once run_chunks has closed it
+def _save_totals(store: results.ChunkStore, chunk: CampaignChunk) -> tuple[int, ...]:
+    """Save a chunk's totals (the last write of a chunk); its replications."""
+    store.write_table(chunk.runs, chunk.point, chunk.replications[0])
+    return chunk.replications
 
 
 def _pair_chunks(store: results.ChunkStore, nights_store: results.ChunkStore) -> bool:
@@ -422,59 +336,6 @@ def _parquet_atomic(path: Path, table: pa.Table) -> None:
     except BaseException:
         results._remove(tmp)
         raise
-
-
-def _stream_nights(
-    path: Path, files: list[Path], columns: list[tuple[str, pa.DataType]], metadata: dict
-) -> None:
-    """nights.parquet from the nights chunks (in replication order), one chunk in memory at a
-    time, in row groups of ROW_GROUP rows whatever the chunking (so the bytes never depend on
-    how the work was cut or resumed)."""
-    names = [n for n, _ in columns if n != "point"]
-    schema = pa.schema([(n, t) for n, t in columns if n != "point"], metadata=metadata)
-    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
-    writer = pq.ParquetWriter(tmp, schema)
-    try:
-        pending: list[pa.Table] = []
-        buffered = 0
-        for file in files:
-            table = _aligned(feather.read_table(file), columns).select(names)
-            pending.append(table.cast(schema))
-            buffered += len(table)
-            while buffered >= ROW_GROUP:
-                joined = pa.concat_tables(pending).combine_chunks()
-                writer.write_table(joined.slice(0, ROW_GROUP))
-                pending = [joined.slice(ROW_GROUP)]
-                buffered -= ROW_GROUP
-        if buffered:
-            writer.write_table(pa.concat_tables(pending).combine_chunks())
-        writer.close()
-        os.replace(tmp, path)
-    except BaseException:
-        writer.close()
-        results._remove(tmp)
-        raise
-
-
-def _aligned(table: pa.Table, columns: list[tuple[str, pa.DataType]]) -> pa.Table:
-    """`table` with exactly `columns` in order and types; a column it lacks is null."""
-    present = set(table.column_names)
-    arrays = []
-    for name, dtype in columns:
-        if name in present:
-            column = table.column(name)
-            arrays.append(column if column.type == dtype else column.cast(dtype))
-        else:
-            arrays.append(pa.nulls(len(table), type=dtype))
-    return pa.Table.from_arrays(arrays, names=[n for n, _ in columns])
-
-
-def _read_runs(files: list[Path], columns: list[tuple[str, pa.DataType]]) -> pa.Table:
-    """Totals chunks of one design point, aligned to `columns`, in replication order."""
-    tables = [_aligned(feather.read_table(f), columns) for f in files]
-    if not tables:
-        return pa.schema(columns).empty_table()
-    return pa.concat_tables(tables).sort_by("replication")
 
 
 def _check_replications(table: pa.Table, replications: int, what: str) -> None:
@@ -566,25 +427,33 @@ def summary_json(prepared: PreparedCampaign, stats: dict[str, dict[str, float]])
 def _finalise_campaign(
     prepared: PreparedCampaign,
     out: Path,
-    store: results.ChunkStore,
+    chunks: experiment.ChunkRun,
     nights_store: results.ChunkStore,
-    executor: dict[str, Any],
-    *,
-    wall_time_s: float,
-    ran: int,
-    already: int,
 ) -> CampaignResult:
     """Chunks -> nights.parquet, runs.parquet, summary.csv, summary.json, manifest.json."""
+    store = chunks.store
     reps = prepared.replications
     metadata = {"salvo.campaign": prepared.name, "salvo.seed": str(prepared.seed)}
     columns = [(n, t) for n, t in store.columns() if n not in ("point", "seed")]
-    runs = _read_runs(store.files().get(0, []), columns)
+    runs = results.ChunkStore.read_table(store.files().get(0, []), columns, missing="null")
     _check_replications(runs, reps, "runs")
     night_files = nights_store.files().get(0, [])
     if [p.name for p in night_files] != [p.name for p in store.files().get(0, [])]:
         raise RuntimeError(f"{nights_store.folder}: the nights chunks do not match the totals")
 
-    _stream_nights(out / NIGHTS_FILE, night_files, nights_store.columns(), metadata)
+    night_columns = nights_store.columns()
+    schema = pa.schema([(n, t) for n, t in night_columns if n != "point"], metadata=metadata)
+    results.write_parquet_streamed(
+        out / NIGHTS_FILE,
+        schema,
+        (
+            results.aligned(feather.read_table(f), night_columns, missing="null")
+            .select(schema.names)
+            .cast(schema)
+            for f in night_files
+        ),
+        ROW_GROUP,
+    )
     _parquet_atomic(out / results.RUNS_FILE, runs.replace_schema_metadata(metadata))
     stats = totals_stats(runs.to_pandas())
     summary = summary_json(prepared, stats)
@@ -605,8 +474,8 @@ def _finalise_campaign(
         inputs={"campaign": prepared.path, "template": prepared.template_path},
         seed=prepared.seed,
         replications=reps,
-        wall_time_s=wall_time_s,
-        workers=int(executor.get("workers", 1)),
+        wall_time_s=chunks.wall_time_s,
+        workers=int(chunks.executor.get("workers", 1)),
     )
     manifest["kind"] = "campaign"
     calendar = prepared.campaign.calendar
@@ -622,14 +491,14 @@ def _finalise_campaign(
         "campaign_text": prepared.text,
         "template_text": prepared.template_text,
         "seeding": "replication r: numpy.random.SeedSequence(seed, spawn_key=(0, r))",
-        "replications_run_in_this_session": ran,
-        "replications_resumed": already,
+        "replications_run_in_this_session": chunks.ran,
+        "replications_resumed": chunks.already,
         "files": written,
     }
-    manifest["executor"] = executor
+    manifest["executor"] = chunks.executor
     results.write_bytes_atomic(out / results.MANIFEST_FILE, results._json_bytes(manifest))
     shutil.rmtree(store.folder, ignore_errors=True)
-    return CampaignResult(out, summary, manifest, ran, files=written)
+    return CampaignResult(out, summary, manifest, chunks.ran, files=written)
 
 
 # --------------------------------------------------------------------------- terminal report
@@ -732,87 +601,44 @@ def run_campaign_sweep(
     command: str = "sweep",
 ) -> experiment.SweepResult:
     """`sim.experiment.run_sweep` for an experiment whose design points are campaigns."""
-    n_points, reps = len(prepared.points), prepared.replications
-    state = {
-        "fingerprint": prepared.fingerprint,
-        "experiment": prepared.name,
-        "seed": prepared.seed,
-        "replications": reps,
-        "points": n_points,
-        "salvo_version": __version__,
-    }
-    done = _run_chunks(
+    return experiment.run_resumable(
         out,
-        state,
-        blob=prepared.pickled_scenario,
-        points=n_points,
-        replications=reps,
+        fingerprint=prepared.fingerprint,
+        name=prepared.name,
         seed=prepared.seed,
-        keep_nights=False,
-        workers=workers,
-        dask=dask,
-        resume=resume,
-        force=force,
-        progress=progress,
-        chunk_size=chunk_size,
-        command="sweep",
-        section="experiment",
+        points=len(prepared.points),
+        replications=prepared.replications,
+        fn=run_campaign_task,
+        make_task=lambda point, block: CampaignTask(
+            prepared.pickled_scenario(point), point, prepared.seed, block, keep_nights=False
+        ),
+        save=_save_totals,
+        complete=lambda: experiment._complete_result(out),
+        finalise=lambda chunks: _finalise_sweep(prepared, out, chunks, command=command),
+        options=experiment.RunOptions(workers, dask, resume, force, progress, chunk_size),
         inputs="experiment, campaign, template, seed or replications",
     )
-    if done is None:
-        return experiment._complete_result(out)
-    store, _, executor, wall, ran, already = done
-    try:
-        return _finalise_sweep(
-            prepared, out, store, executor, wall_time_s=wall, ran=ran, already=already,
-            command=command,
-        )  # fmt: skip
-    except KeyboardInterrupt:
-        total = n_points * reps
-        raise experiment.SweepInterrupted(out, total, total) from None
 
 
 def _finalise_sweep(
     prepared: experiment.PreparedExperiment,
     out: Path,
-    store: results.ChunkStore,
-    executor: dict[str, Any],
+    chunks: experiment.ChunkRun,
     *,
-    wall_time_s: float,
-    ran: int,
-    already: int,
     command: str,
 ) -> experiment.SweepResult:
     """Chunks -> runs.parquet, summary.csv, parameters.csv, sensitivity.csv, manifest.json."""
     n_points, reps = len(prepared.points), prepared.replications
-    head = [("point", pa.int64()), ("replication", pa.int64()), ("seed", pa.int64())]
-    totals = [(n, t) for n, t in store.columns() if n not in ("point", "replication", "seed")]
-    design_fields, design_values = [], {}
-    for entry in prepared.entries:
-        values = [p.values[entry.name] for p in prepared.points]
-        dtype, convert = experiment._column_type(values)
-        design_values[entry.column] = [convert(v) for v in values]
-        meta = {"salvo.kind": entry.kind, "salvo.name": entry.name}
-        if entry.path:
-            meta["salvo.path"] = entry.path
-        design_fields.append(pa.field(entry.column, dtype, metadata=meta))
-    schema = pa.schema(
-        [pa.field(n, t) for n, t in head] + design_fields + [pa.field(n, t) for n, t in totals],
-        metadata={"salvo.experiment": prepared.name, "salvo.seed": str(prepared.seed)},
-    )
-    files = store.files()
+    head = experiment.HEAD_COLUMNS
+    totals = [(n, t) for n, t in chunks.store.columns() if n not in dict(head)]
+    schema, converters = experiment.design_schema(prepared, head, totals)
+    files = chunks.store.files()
     tables, summary_rows = [], []
     for point in range(n_points):
-        chunk = _read_runs(files.get(point, []), head + totals)
+        chunk = results.ChunkStore.read_table(files.get(point, []), head + totals, missing="null")
         _check_replications(chunk, reps, f"design point {point}")
-        design = {c: v[point] for c, v in design_values.items()}
-        arrays = [
-            pa.array([design[name]] * len(chunk), type=schema.field(name).type)
-            if name in design
-            else chunk.column(name)
-            for name in schema.names
-        ]
-        tables.append(pa.Table.from_arrays(arrays, schema=schema))
+        design = experiment.design_values(prepared, converters, point)
+        tables.append(experiment.with_design(chunk, schema, design))
         stats = totals_stats(chunk.to_pandas())
         row: dict[str, Any] = {"point": point, **design, "replications": reps}
         for metric, st in stats.items():
@@ -821,58 +647,26 @@ def _finalise_sweep(
             row.update({f"{metric}.{k}": st[k] for k in STATS})
         summary_rows.append(row)
     _parquet_atomic(out / results.RUNS_FILE, pa.concat_tables(tables))
-    summary = pd.DataFrame(summary_rows)
-    results.write_bytes_atomic(
-        out / results.SWEEP_SUMMARY_FILE, summary.to_csv(index=False).encode("utf-8")
-    )
-    results.write_bytes_atomic(
-        out / results.PARAMETERS_FILE,
-        experiment.parameters_frame(prepared).to_csv(index=False).encode("utf-8"),
-    )
-    written = [results.RUNS_FILE, results.SWEEP_SUMMARY_FILE, results.PARAMETERS_FILE]
-    sensitivity = None
-    if isinstance(prepared.experiment.design, experiment.SobolDesign):
-        sensitivity = experiment.sobol_indices(prepared, summary, SENSITIVITY_OUTPUTS)
-        results.write_bytes_atomic(
-            out / results.SENSITIVITY_FILE, sensitivity.to_csv(index=False).encode("utf-8")
-        )
-        written.append(results.SENSITIVITY_FILE)
-    written.append(results.MANIFEST_FILE)
     assert prepared.campaign_path is not None and prepared.campaign_text is not None
-    manifest = results.build_manifest(
+    return experiment.write_sweep_outputs(
+        prepared,
+        out,
+        chunks,
+        pd.DataFrame(summary_rows),
         command=command,
         inputs={
             "experiment": prepared.path,
             "campaign": prepared.campaign_path,
             "template": prepared.scenario_path,
         },
-        seed=prepared.seed,
-        replications=reps,
-        wall_time_s=wall_time_s,
-        workers=int(executor.get("workers", 1)),
+        texts={
+            "experiment": prepared.text,
+            "campaign": prepared.campaign_text,
+            "template": prepared.scenario_text,
+        },
+        kind="campaign-sweep",
+        sensitivity_outputs=SENSITIVITY_OUTPUTS,
     )
-    manifest["kind"] = "campaign-sweep"
-    manifest["experiment"] = {
-        "name": prepared.name,
-        "description": prepared.experiment.description,
-        "fingerprint": prepared.fingerprint,
-        "experiment_sha256": _sha256(prepared.text),
-        "campaign_sha256": _sha256(prepared.campaign_text),
-        "template_sha256": _sha256(prepared.scenario_text),
-        "experiment_text": prepared.text,
-        "campaign_text": prepared.campaign_text,
-        "template_text": prepared.scenario_text,
-        "points": n_points,
-        "replications_total": n_points * reps,
-        "replications_run_in_this_session": ran,
-        "replications_resumed": already,
-        "files": written,
-    }
-    manifest["design"] = prepared.describe()
-    manifest["executor"] = executor
-    results.write_bytes_atomic(out / results.MANIFEST_FILE, results._json_bytes(manifest))
-    shutil.rmtree(store.folder, ignore_errors=True)
-    return experiment.SweepResult(out, summary, sensitivity, manifest, ran, files=written)
 
 
 def format_campaign_sweep(

@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from sim import __version__, catalog_table, results
 from sim.runner import default_workers, run_replications
@@ -44,6 +45,13 @@ def _seed(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
     return value
+
+
+# -w of the commands that can run on Dask
+WORKERS_HELP = (
+    "local worker processes (default: all cores; 1 runs serially); with '--dask local' the "
+    "number of Dask workers"
+)
 
 
 def _default_out(name: str) -> Path:
@@ -139,13 +147,44 @@ def cmd_catalog(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     """salvo sweep: every design point of an experiment, replicated -> results folder."""
     from sim import experiment
-    from sim.runner import ExecutorError
 
     prepared = experiment.prepare(args.experiment, seed=args.seed, replications=args.replications)
+    return _run_resumable(
+        args,
+        ["sweep", args.experiment],
+        prepared,
+        experiment.run_sweep,
+        lambda result: experiment.format_sweep(prepared, result),
+    )
+
+
+def cmd_campaign(args: argparse.Namespace) -> int:
+    """salvo campaign: replications of one campaign -> results folder + summary."""
+    from sim import campaign_runner
+
+    prepared = campaign_runner.prepare(
+        args.campaign, seed=args.seed, replications=args.replications
+    )
+    report = None if args.quiet else campaign_runner.format_campaign
+    return _run_resumable(args, ["campaign", args.campaign], prepared, campaign_runner.run, report)
+
+
+def _run_resumable(
+    args: argparse.Namespace,
+    command: list[str],
+    prepared: Any,
+    run: Callable[..., Any],
+    report: Callable[[Any], str] | None,
+) -> int:
+    """The body of `salvo sweep` and `salvo campaign`: run `prepared` into the results folder
+    with the executor options of `args`, print `report(result)` (if given) and the files."""
+    from sim.experiment import SweepInterrupted
+    from sim.runner import ExecutorError
+
     out = Path(args.out) if args.out else _default_out(prepared.name)
     started = time.perf_counter()
     try:
-        result = experiment.run_sweep(
+        result = run(
             prepared,
             out,
             workers=args.workers,
@@ -155,12 +194,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             progress=not args.quiet,
             chunk_size=args.chunk_size,
         )
-    except experiment.SweepInterrupted as stop:
-        return _interrupted(stop, out, ["sweep", args.experiment], args)
+    except SweepInterrupted as stop:
+        return _interrupted(stop, out, command, args)
     except ExecutorError as err:
         print(f"salvo: {err}", file=sys.stderr)
         return EXIT_ERROR
-    print(experiment.format_sweep(prepared, result))
+    if report is not None:
+        print(report(result))
     if result.already_complete:
         print(f"{out}/ is already complete; nothing was run")
     else:
@@ -183,42 +223,6 @@ def _interrupted(stop: Exception, out: Path, command: list[str], args: argparse.
         file=sys.stderr,
     )
     return EXIT_INTERRUPTED
-
-
-def cmd_campaign(args: argparse.Namespace) -> int:
-    """salvo campaign: replications of one campaign -> results folder + summary."""
-    from sim import campaign_runner, experiment
-    from sim.runner import ExecutorError
-
-    prepared = campaign_runner.prepare(
-        args.campaign, seed=args.seed, replications=args.replications
-    )
-    out = Path(args.out) if args.out else _default_out(prepared.name)
-    started = time.perf_counter()
-    try:
-        result = campaign_runner.run(
-            prepared,
-            out,
-            workers=args.workers,
-            dask=args.dask,
-            resume=args.resume,
-            force=args.force,
-            progress=not args.quiet,
-            chunk_size=args.chunk_size,
-        )
-    except experiment.SweepInterrupted as stop:
-        return _interrupted(stop, out, ["campaign", args.campaign], args)
-    except ExecutorError as err:
-        print(f"salvo: {err}", file=sys.stderr)
-        return EXIT_ERROR
-    if not args.quiet:
-        print(campaign_runner.format_campaign(result))
-    if result.already_complete:
-        print(f"{out}/ is already complete; nothing was run")
-    else:
-        wall = time.perf_counter() - started
-        print(f"wrote {out}/ ({', '.join(result.files)}) in {wall:.1f} s")
-    return EXIT_OK
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
@@ -278,6 +282,57 @@ def cmd_validate(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- parser
 
 
+def _add_replication_options(
+    parser: argparse.ArgumentParser,
+    *,
+    noun: str,
+    replications: int | None,
+    replications_help: str,
+    seeding: str,
+    workers_help: str,
+    resumable: str | None = None,
+    quiet_help: str = "no progress on stderr",
+) -> None:
+    """The options `salvo run`, `sweep` and `campaign` share, in this order: -n, --seed, -w,
+    (--dask), -o; with `resumable` (what --resume finishes: 'sweep', 'run') also
+    --resume/--force, -q and --chunk-size. `noun` names the input file's kind ('scenario')
+    and `seeding` how replication r's seed is derived."""
+    parser.add_argument(
+        "-n", "--replications", type=_positive_int, default=replications,
+        help=replications_help,
+    )  # fmt: skip
+    parser.add_argument(
+        "--seed", type=_seed, default=None,
+        help=f"base seed (default: the {noun}'s 'seed'); {seeding}",
+    )  # fmt: skip
+    parser.add_argument("-w", "--workers", type=_positive_int, default=None, help=workers_help)
+    if resumable:
+        parser.add_argument(
+            "--dask", metavar="ADDRESS", default=None,
+            help="run on a Dask distributed cluster: a scheduler address (tcp://host:8786) or "
+            "'local' for a LocalCluster on this machine (127.0.0.1, no dashboard)",
+        )  # fmt: skip
+    parser.add_argument(
+        "-o", "--out", default=None, help=f"results folder (default: results/<{noun} name>/)"
+    )
+    if not resumable:
+        return
+    again = parser.add_mutually_exclusive_group()
+    again.add_argument(
+        "--resume", action="store_true",
+        help=f"finish an interrupted {resumable} in --out (refused if its inputs differ)",
+    )  # fmt: skip
+    again.add_argument(
+        "--force", action="store_true", help="delete an existing results folder and start over"
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help=quiet_help)
+    parser.add_argument(
+        "--chunk-size", type=_positive_int, default=None, metavar="N",
+        help="replications per task and per saved chunk (default: about 4 tasks per worker, "
+        "at most 50); does not change the numbers",
+    )  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand (also used to document the CLI)."""
     parser = argparse.ArgumentParser(
@@ -297,21 +352,13 @@ def build_parser() -> argparse.ArgumentParser:
         "folder; print a summary table. Results are identical for any --workers.",
     )
     run.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
-    run.add_argument(
-        "-n", "--replications", type=_positive_int, default=200,
-        help="number of nights to simulate (default: 200)",
-    )  # fmt: skip
-    run.add_argument(
-        "--seed", type=_seed, default=None,
-        help="base seed (default: the scenario's 'seed'); replication r uses "
-        "SeedSequence(seed, spawn_key=(0, r))",
-    )  # fmt: skip
-    run.add_argument(
-        "-w", "--workers", type=_positive_int, default=None,
-        help="worker processes (default: all cores); does not change the numbers",
-    )  # fmt: skip
-    run.add_argument(
-        "-o", "--out", default=None, help="results folder (default: results/<scenario name>/)"
+    _add_replication_options(
+        run,
+        noun="scenario",
+        replications=200,
+        replications_help="number of nights to simulate (default: 200)",
+        seeding="replication r uses SeedSequence(seed, spawn_key=(0, r))",
+        workers_help="worker processes (default: all cores); does not change the numbers",
     )
     run.add_argument("--force", action="store_true", help="overwrite an existing results folder")
     run.add_argument(
@@ -355,42 +402,16 @@ def build_parser() -> argparse.ArgumentParser:
         "replications are saved as they complete, so an interrupted sweep goes on with --resume.",
     )
     sweep.add_argument("experiment", metavar="EXPERIMENT", help="experiment YAML file")
-    sweep.add_argument(
-        "-w", "--workers", type=_positive_int, default=None,
-        help="local worker processes (default: all cores; 1 runs serially); with '--dask "
-        "local' the number of Dask workers",
-    )  # fmt: skip
-    sweep.add_argument(
-        "--dask", metavar="ADDRESS", default=None,
-        help="run on a Dask distributed cluster: a scheduler address (tcp://host:8786) or "
-        "'local' for a LocalCluster on this machine (127.0.0.1, no dashboard)",
-    )  # fmt: skip
-    sweep.add_argument(
-        "-o", "--out", default=None, help="results folder (default: results/<experiment name>/)"
+    _add_replication_options(
+        sweep,
+        noun="experiment",
+        replications=None,
+        replications_help="replications per design point (default: the experiment's "
+        "'replications')",
+        seeding="replication r of design point p uses SeedSequence(seed, spawn_key=(p, r))",
+        workers_help=WORKERS_HELP,
+        resumable="sweep",
     )
-    sweep.add_argument(
-        "-n", "--replications", type=_positive_int, default=None,
-        help="replications per design point (default: the experiment's 'replications')",
-    )  # fmt: skip
-    sweep.add_argument(
-        "--seed", type=_seed, default=None,
-        help="base seed (default: the experiment's 'seed'); replication r of design point p "
-        "uses SeedSequence(seed, spawn_key=(p, r))",
-    )  # fmt: skip
-    again = sweep.add_mutually_exclusive_group()
-    again.add_argument(
-        "--resume", action="store_true",
-        help="finish an interrupted sweep in --out (refused if its inputs differ)",
-    )  # fmt: skip
-    again.add_argument(
-        "--force", action="store_true", help="delete an existing results folder and start over"
-    )
-    sweep.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
-    sweep.add_argument(
-        "--chunk-size", type=_positive_int, default=None, metavar="N",
-        help="replications per task and per saved chunk (default: about 4 tasks per worker, "
-        "at most 50); does not change the numbers",
-    )  # fmt: skip
     sweep.set_defaults(func=cmd_sweep)
 
     camp = sub.add_parser(
@@ -412,45 +433,17 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example: salvo campaign scenarios/campaign-status-quo.yaml -n 100 -w 2",
     )
     camp.add_argument("campaign", metavar="CAMPAIGN", help="campaign YAML file")
-    camp.add_argument(
-        "-n", "--replications", type=_positive_int, default=100,
-        help="replications of the whole campaign (default: 100)",
-    )  # fmt: skip
-    camp.add_argument(
-        "--seed", type=_seed, default=None,
-        help="base seed (default: the campaign's 'seed'); replication r uses "
-        "SeedSequence(seed, spawn_key=(0, r))",
-    )  # fmt: skip
-    camp.add_argument(
-        "-w", "--workers", type=_positive_int, default=None,
-        help="local worker processes (default: all cores; 1 runs serially); with '--dask "
-        "local' the number of Dask workers; does not change the numbers",
-    )  # fmt: skip
-    camp.add_argument(
-        "--dask", metavar="ADDRESS", default=None,
-        help="run on a Dask distributed cluster: a scheduler address (tcp://host:8786) or "
-        "'local' for a LocalCluster on this machine (127.0.0.1, no dashboard)",
-    )  # fmt: skip
-    camp.add_argument(
-        "-o", "--out", default=None, help="results folder (default: results/<campaign name>/)"
+    _add_replication_options(
+        camp,
+        noun="campaign",
+        replications=100,
+        replications_help="replications of the whole campaign (default: 100)",
+        seeding="replication r uses SeedSequence(seed, spawn_key=(0, r))",
+        workers_help=f"{WORKERS_HELP}; does not change the numbers",
+        resumable="run",
+        quiet_help="no progress on stderr and no summary on stdout (only the line naming the "
+        "folder)",
     )
-    again = camp.add_mutually_exclusive_group()
-    again.add_argument(
-        "--resume", action="store_true",
-        help="finish an interrupted run in --out (refused if its inputs differ)",
-    )  # fmt: skip
-    again.add_argument(
-        "--force", action="store_true", help="delete an existing results folder and start over"
-    )
-    camp.add_argument(
-        "-q", "--quiet", action="store_true",
-        help="no progress on stderr and no summary on stdout (only the line naming the folder)",
-    )  # fmt: skip
-    camp.add_argument(
-        "--chunk-size", type=_positive_int, default=None, metavar="N",
-        help="replications per task and per saved chunk (default: about 4 tasks per worker, "
-        "at most 50); does not change the numbers",
-    )  # fmt: skip
     camp.set_defaults(func=cmd_campaign)
 
     plot = sub.add_parser(

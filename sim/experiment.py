@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import ast
 import copy
+import dataclasses
+import functools
 import hashlib
 import itertools
 import json
@@ -35,12 +37,11 @@ from collections.abc import Callable, Iterator, Sequence, Sized
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 from pydantic import BaseModel, Field, model_validator
 
 from sim import __version__, results, schema_docs
@@ -1080,7 +1081,7 @@ def default_chunk_size(total: int, replications: int, workers: int) -> int:
     return max(1, min(50, replications, per_worker))
 
 
-def _read_json(path: Path) -> dict | None:
+def read_json(path: Path) -> dict | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -1094,9 +1095,9 @@ def _is_results_folder(out: Path) -> bool:
 
 
 def _stored_fingerprint(out: Path, section: str = "experiment") -> str | None:
-    state = _read_json(out / results.CHUNKS_DIR / STATE_FILE)
+    state = read_json(out / results.CHUNKS_DIR / STATE_FILE)
     if state is None:
-        manifest = _read_json(out / results.MANIFEST_FILE) or {}
+        manifest = read_json(out / results.MANIFEST_FILE) or {}
         state = manifest.get(section) if isinstance(manifest.get(section), dict) else {}
     value = state.get("fingerprint") if state else None
     return value if isinstance(value, str) else None
@@ -1233,6 +1234,106 @@ def run_chunks(
     return ran
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """How a sweep or campaign runs (never what it computes): the executor, resume or start
+    over, progress on stderr, replications per task."""
+
+    workers: int | None = None
+    dask: str | None = None
+    resume: bool = False
+    force: bool = False
+    progress: bool = True
+    chunk_size: int | None = None
+
+
+@dataclass
+class ChunkRun:
+    """What `run_resumable` ran: the chunk store holding every replication, and how."""
+
+    store: results.ChunkStore
+    executor: dict[str, Any]  # the executor's description, for the manifest
+    wall_time_s: float
+    ran: int  # replications run by this call
+    already: int  # replications resumed from saved chunks
+
+
+R = TypeVar("R")
+
+
+def run_resumable(
+    out: Path,
+    *,
+    fingerprint: str,
+    name: str,
+    seed: int,
+    points: int,
+    replications: int,
+    fn: Callable[[Any], Any],
+    make_task: Callable[[int, tuple[int, ...]], Any],
+    save: Callable[[results.ChunkStore, Any], Sized],
+    complete: Callable[[], R],
+    finalise: Callable[[ChunkRun], R],
+    options: RunOptions,
+    command: str = "sweep",
+    section: str = "experiment",
+    inputs: str = "experiment, scenario, seed or replications",
+    on_open: Callable[[results.ChunkStore, dict[int, set[int]]], dict[int, set[int]]] | None = None,
+) -> R:
+    """The run of a sweep or campaign: check `out` (`check_results_folder`; `complete()` if it
+    is already finished), run `fn(make_task(point, block))` on the executor for every block of
+    replications it does not hold yet, `save(store, result)` each result as it arrives
+    (returning its replications), then `finalise` the chunks into the results folder.
+
+    `on_open(store, done)` may look at the chunk store once it is open and return the finished
+    replications anew. Ctrl-C raises SweepInterrupted, also while finalising.
+    """
+    if check_results_folder(
+        out,
+        fingerprint,
+        resume=options.resume,
+        force=options.force,
+        command=command,
+        section=section,
+        inputs=inputs,
+    ):
+        return complete()
+    total = points * replications
+    executor = make_executor(workers=options.workers, dask=options.dask)
+    try:
+        state = {
+            "fingerprint": fingerprint,
+            section: name,
+            "seed": seed,
+            "replications": replications,
+            "points": points,
+            "salvo_version": __version__,
+        }
+        store, done = open_chunk_store(
+            out, state, points=points, replications=replications, force=options.force
+        )
+        if on_open is not None:
+            done = on_open(store, done)
+        already = sum(len(v) for v in done.values())
+        size = options.chunk_size or default_chunk_size(total, replications, executor.workers)
+        tasks = (
+            make_task(point, block)
+            for point, block in missing_blocks(done, points, replications, size)
+        )
+        started = time.perf_counter()
+        ran = run_chunks(
+            executor, fn, tasks, functools.partial(save, store), out=out, total=total,
+            already=already, progress=options.progress,
+        )  # fmt: skip
+        chunks = ChunkRun(store, executor.describe(), time.perf_counter() - started, ran, already)
+    finally:
+        executor.close(abort=True)  # no-op once run_chunks has closed it
+    try:
+        return finalise(chunks)
+    except KeyboardInterrupt:
+        raise SweepInterrupted(out, total, total) from None
+
+
 def run_sweep(
     prepared: PreparedExperiment,
     out: str | Path,
@@ -1253,67 +1354,34 @@ def run_sweep(
     `sim.campaign_runner.run_campaign_sweep`.
     """
     out = Path(out)
+    options = RunOptions(workers, dask, resume, force, progress, chunk_size)
     if prepared.is_campaign:
         from sim import campaign_runner
 
         return campaign_runner.run_campaign_sweep(
-            prepared,
-            out,
-            workers=workers,
-            dask=dask,
-            resume=resume,
-            force=force,
-            progress=progress,
-            chunk_size=chunk_size,
-            command=command,
+            prepared, out, command=command, **dataclasses.asdict(options)
         )
-    if check_results_folder(out, prepared.fingerprint, resume=resume, force=force):
-        return _complete_result(out)
 
-    n_points, reps = len(prepared.points), prepared.replications
-    total = n_points * reps
-    executor = make_executor(workers=workers, dask=dask)
-    try:
-        state = {
-            "fingerprint": prepared.fingerprint,
-            "experiment": prepared.name,
-            "seed": prepared.seed,
-            "replications": reps,
-            "points": n_points,
-            "salvo_version": __version__,
-        }
-        store, done = open_chunk_store(out, state, points=n_points, replications=reps, force=force)
-        already = sum(len(v) for v in done.values())
-        size = chunk_size or default_chunk_size(total, reps, executor.workers)
+    def save(store: results.ChunkStore, rows: list[dict]) -> list[dict]:
+        store.write(rows)
+        return rows
 
-        def tasks() -> Iterator[Task]:
-            for point, block in missing_blocks(done, n_points, reps, size):
-                yield Task(prepared.pickled_scenario(point), point, prepared.seed, block)
-
-        def save(rows: list[dict]) -> list[dict]:
-            store.write(rows)
-            return rows
-
-        started = time.perf_counter()
-        ran = run_chunks(
-            executor, run_task, tasks(), save, out=out, total=total, already=already,
-            progress=progress,
-        )  # fmt: skip
-        try:
-            return _finalise(
-                prepared,
-                out,
-                store,
-                executor=executor.describe(),
-                wall_time_s=time.perf_counter() - started,
-                ran=ran,
-                already=already,
-                command=command,
-            )
-        except KeyboardInterrupt:
-            raise SweepInterrupted(out, total, total) from None
-    finally:
-        executor.close(abort=True)  # no-op once the `with` block has closed it
+    return run_resumable(
+        out,
+        fingerprint=prepared.fingerprint,
+        name=prepared.name,
+        seed=prepared.seed,
+        points=len(prepared.points),
+        replications=prepared.replications,
+        fn=run_task,
+        make_task=lambda point, block: Task(
+            prepared.pickled_scenario(point), point, prepared.seed, block
+        ),
+        save=save,
+        complete=lambda: _complete_result(out),
+        finalise=lambda chunks: _finalise(prepared, out, chunks, command=command),
+        options=options,
+    )
 
 
 def _consecutive(values: list[int]) -> Iterator[list[int]]:
@@ -1330,7 +1398,7 @@ def _consecutive(values: list[int]) -> Iterator[list[int]]:
 
 def _complete_result(out: Path) -> SweepResult:
     """A finished results folder, as `run_sweep` would have returned it."""
-    manifest = _read_json(out / results.MANIFEST_FILE) or {}
+    manifest = read_json(out / results.MANIFEST_FILE) or {}
     summary = pd.read_csv(out / results.SWEEP_SUMMARY_FILE)
     sens_file = out / results.SENSITIVITY_FILE
     sensitivity = pd.read_csv(sens_file) if sens_file.exists() else None
@@ -1351,27 +1419,14 @@ def _column_type(values: list[Any]) -> tuple[pa.DataType, Callable[[Any], Any]]:
     return pa.string(), lambda v: json.dumps(v, sort_keys=True, default=str)
 
 
-def _finalise(
+def design_schema(
     prepared: PreparedExperiment,
-    out: Path,
-    store: results.ChunkStore,
-    *,
-    executor: dict[str, Any],
-    wall_time_s: float,
-    ran: int,
-    already: int,
-    command: str,
-) -> SweepResult:
-    """Chunks -> runs.parquet, summary.csv, parameters.csv, sensitivity.csv, manifest.json."""
-    n_points, reps = len(prepared.points), prepared.replications
-    files = store.files()
-    outcome_columns = [
-        (name, dtype)
-        for name, dtype in store.columns()
-        if name not in ("point", "replication", "seed")
-    ]
-    head = [("point", pa.int64()), ("replication", pa.int64()), ("seed", pa.int64())]
-    chunk_columns = head + outcome_columns
+    head: list[tuple[str, pa.DataType]],
+    outputs: list[tuple[str, pa.DataType]],
+) -> tuple[pa.Schema, dict[str, Callable[[Any], Any]]]:
+    """Schema of a sweep's runs.parquet (`head` columns, the design columns with their kind,
+    name and path as field metadata, then `outputs`), and how to convert each design column's
+    values."""
     design_fields, converters = [], {}
     for entry in prepared.entries:
         values = [p.values[entry.name] for p in prepared.points]
@@ -1382,28 +1437,65 @@ def _finalise(
             meta["salvo.path"] = entry.path
         design_fields.append(pa.field(entry.column, dtype, metadata=meta))
     schema = pa.schema(
-        [pa.field(n, t) for n, t in head]
-        + design_fields
-        + [pa.field(n, t) for n, t in outcome_columns],
+        [pa.field(n, t) for n, t in head] + design_fields + [pa.field(n, t) for n, t in outputs],
         metadata={"salvo.experiment": prepared.name, "salvo.seed": str(prepared.seed)},
     )
+    return schema, converters
 
-    tmp_runs = out / f".{results.RUNS_FILE}.tmp-{os.getpid()}"
+
+def design_values(
+    prepared: PreparedExperiment, converters: dict[str, Callable[[Any], Any]], point: int
+) -> dict[str, Any]:
+    """Column -> value of design point `point`, converted for its runs.parquet column."""
+    return {c: converters[c](v) for c, v in prepared.design_row(point).items()}
+
+
+def with_design(
+    chunk: pa.Table, schema: pa.Schema, design: dict[str, Any], rows: int | None = None
+) -> pa.Table:
+    """Rows of a chunk as rows of runs.parquet: `schema`'s columns, the design columns filled
+    with the design point's values."""
+    rows = len(chunk) if rows is None else rows
+    arrays = [
+        pa.array([design[name]] * rows, type=schema.field(name).type)
+        if name in design
+        else chunk.column(name)
+        for name in schema.names
+    ]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+HEAD_COLUMNS: list[tuple[str, pa.DataType]] = [
+    ("point", pa.int64()),
+    ("replication", pa.int64()),
+    ("seed", pa.int64()),
+]
+
+
+def _finalise(
+    prepared: PreparedExperiment, out: Path, chunks: ChunkRun, *, command: str
+) -> SweepResult:
+    """Chunks -> runs.parquet, summary.csv, parameters.csv, sensitivity.csv, manifest.json."""
+    n_points, reps = len(prepared.points), prepared.replications
+    store = chunks.store
+    files = store.files()
+    head = HEAD_COLUMNS
+    outcome_columns = [(n, t) for n, t in store.columns() if n not in dict(head)]
+    chunk_columns = head + outcome_columns
+    schema, converters = design_schema(prepared, head, outcome_columns)
+
     summary_rows: list[dict[str, Any]] = []
     counted = [
         f"{outcome}.{cls}"
         for outcome in ("launched", "intercepted", "leaked")
         for cls in results.CLASSES
     ]
-    writer = pq.ParquetWriter(tmp_runs, schema)
-    try:
-        pending: list[pa.Table] = []
-        buffered = 0
-        # chunks are contiguous replication ranges: streamed in order, one at a time, into
-        # row groups of ROW_GROUP rows whatever the chunking (so the file's bytes never
-        # depend on how the work was cut or resumed)
+
+    def tables() -> Iterator[pa.Table]:
+        # chunks are contiguous replication ranges: streamed in order, one at a time (so the
+        # file's bytes never depend on how the work was cut or resumed)
         for point in range(n_points):
-            design = {c: converters[c](v) for c, v in prepared.design_row(point).items()}
+            design = design_values(prepared, converters, point)
             counts: dict[str, list[np.ndarray]] = {c: [] for c in counted}
             expected = 0
             for path in files.get(point, []):
@@ -1414,34 +1506,41 @@ def _finalise(
                 expected += len(got)
                 for column in counted:
                     counts[column].append(chunk.column(column).to_numpy())
-                arrays = [
-                    pa.array([design[name]] * len(got), type=schema.field(name).type)
-                    if name in design
-                    else chunk.column(name)
-                    for name in schema.names
-                ]
-                pending.append(pa.Table.from_arrays(arrays, schema=schema))
-                buffered += len(got)
-                while buffered >= ROW_GROUP:
-                    table = pa.concat_tables(pending).combine_chunks()
-                    writer.write_table(table.slice(0, ROW_GROUP))
-                    pending = [table.slice(ROW_GROUP)]
-                    buffered -= ROW_GROUP
+                yield with_design(chunk, schema, design, len(got))
             if expected != reps:
                 raise RuntimeError(f"design point {point} has {expected} of {reps} replications")
             frame = pd.DataFrame({c: np.concatenate(v) for c, v in counts.items()})
             stats = results.sweep_point_stats(frame)
             summary_rows.append({"point": point, **design, "replications": reps, **stats})
-        if buffered:
-            writer.write_table(pa.concat_tables(pending).combine_chunks())
-        writer.close()
-        os.replace(tmp_runs, out / results.RUNS_FILE)
-    except BaseException:
-        writer.close()
-        results._remove(tmp_runs)
-        raise
 
-    summary = _summary_frame(summary_rows)
+    results.write_parquet_streamed(out / results.RUNS_FILE, schema, tables(), ROW_GROUP)
+    return write_sweep_outputs(
+        prepared,
+        out,
+        chunks,
+        _summary_frame(summary_rows),
+        command=command,
+        inputs={"experiment": prepared.path, "scenario": prepared.scenario_path},
+        texts={"experiment": prepared.text, "scenario": prepared.scenario_text},
+    )
+
+
+def write_sweep_outputs(
+    prepared: PreparedExperiment,
+    out: Path,
+    chunks: ChunkRun,
+    summary: pd.DataFrame,
+    *,
+    command: str,
+    inputs: dict[str, Path],
+    texts: dict[str, str],
+    kind: str | None = None,
+    sensitivity_outputs: dict[str, str] | None = None,
+) -> SweepResult:
+    """After runs.parquet: summary.csv, parameters.csv, sensitivity.csv (Sobol' designs, of
+    `sensitivity_outputs`) and manifest.json (the input files `inputs`, the sha256 and text of
+    `texts` under "experiment", manifest kind `kind` if given); the chunks go."""
+    n_points, reps = len(prepared.points), prepared.replications
     written = [results.RUNS_FILE, results.SWEEP_SUMMARY_FILE, results.PARAMETERS_FILE]
     results.write_bytes_atomic(
         out / results.SWEEP_SUMMARY_FILE, summary.to_csv(index=False).encode("utf-8")
@@ -1452,7 +1551,7 @@ def _finalise(
     )
     sensitivity = None
     if isinstance(prepared.experiment.design, SobolDesign):
-        sensitivity = sobol_indices(prepared, summary)
+        sensitivity = sobol_indices(prepared, summary, sensitivity_outputs)
         results.write_bytes_atomic(
             out / results.SENSITIVITY_FILE, sensitivity.to_csv(index=False).encode("utf-8")
         )
@@ -1461,31 +1560,31 @@ def _finalise(
 
     manifest = results.build_manifest(
         command=command,
-        inputs={"experiment": prepared.path, "scenario": prepared.scenario_path},
+        inputs=inputs,
         seed=prepared.seed,
         replications=reps,
-        wall_time_s=wall_time_s,
-        workers=int(executor.get("workers", 1)),
+        wall_time_s=chunks.wall_time_s,
+        workers=int(chunks.executor.get("workers", 1)),
     )
+    if kind is not None:
+        manifest["kind"] = kind
     manifest["experiment"] = {
         "name": prepared.name,
         "description": prepared.experiment.description,
         "fingerprint": prepared.fingerprint,
-        "experiment_sha256": _sha256(prepared.text),
-        "scenario_sha256": _sha256(prepared.scenario_text),
-        "experiment_text": prepared.text,
-        "scenario_text": prepared.scenario_text,
+        **{f"{key}_sha256": _sha256(text) for key, text in texts.items()},
+        **{f"{key}_text": text for key, text in texts.items()},
         "points": n_points,
         "replications_total": n_points * reps,
-        "replications_run_in_this_session": ran,
-        "replications_resumed": already,
+        "replications_run_in_this_session": chunks.ran,
+        "replications_resumed": chunks.already,
         "files": written,
     }
     manifest["design"] = prepared.describe()
-    manifest["executor"] = executor
+    manifest["executor"] = chunks.executor
     results.write_bytes_atomic(out / results.MANIFEST_FILE, results._json_bytes(manifest))
-    shutil.rmtree(store.folder, ignore_errors=True)
-    return SweepResult(out, summary, sensitivity, manifest, ran, files=written)
+    shutil.rmtree(chunks.store.folder, ignore_errors=True)
+    return SweepResult(out, summary, sensitivity, manifest, chunks.ran, files=written)
 
 
 def _summary_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:

@@ -693,6 +693,54 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def write_parquet_streamed(
+    path: Path, schema: pa.Schema, tables: Iterable[pa.Table], row_group: int
+) -> None:
+    """Write `tables` (each of `schema`) as one parquet file, atomically, holding one table in
+    memory at a time, in row groups of `row_group` rows whatever the tables' lengths (so the
+    bytes never depend on how the rows were cut into tables)."""
+    path = Path(path)
+    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
+    writer = pq.ParquetWriter(tmp, schema)
+    try:
+        pending: list[pa.Table] = []
+        buffered = 0
+        for table in tables:
+            pending.append(table)
+            buffered += len(table)
+            while buffered >= row_group:
+                joined = pa.concat_tables(pending).combine_chunks()
+                writer.write_table(joined.slice(0, row_group))
+                pending = [joined.slice(row_group)]
+                buffered -= row_group
+        if buffered:
+            writer.write_table(pa.concat_tables(pending).combine_chunks())
+        writer.close()
+        os.replace(tmp, path)
+    except BaseException:
+        writer.close()
+        _remove(tmp)
+        raise
+
+
+def aligned(
+    table: pa.Table, columns: list[tuple[str, pa.DataType]], *, missing: str = "zero"
+) -> pa.Table:
+    """`table` with exactly `columns` in order and types; a column it lacks is 0
+    (`missing="zero"`) or null (`missing="null"`)."""
+    present = set(table.column_names)
+    arrays = []
+    for name, dtype in columns:
+        if name in present:
+            column = table.column(name)
+            arrays.append(column if column.type == dtype else column.cast(dtype))
+        elif missing == "null":
+            arrays.append(pa.nulls(len(table), type=dtype))
+        else:
+            arrays.append(pa.array(np.zeros(len(table)), type=pa.float64()).cast(dtype))
+    return pa.Table.from_arrays(arrays, names=[n for n, _ in columns])
+
+
 _CHUNK_NAME = re.compile(r"^p(\d+)-r(\d+)\.arrow$")
 
 
@@ -786,22 +834,13 @@ class ChunkStore:
         return list(types.items())
 
     @staticmethod
-    def read_table(paths: list[Path], columns: list[tuple[str, pa.DataType]]) -> pa.Table:
+    def read_table(
+        paths: list[Path], columns: list[tuple[str, pa.DataType]], *, missing: str = "zero"
+    ) -> pa.Table:
         """The rows of some chunks (one design point's) sorted by replication, with exactly
         `columns` (a column a chunk lacks, e.g. a defence type a design point leaves out, is
-        0)."""
-        tables = []
-        for path in paths:
-            table = feather.read_table(path)
-            present = set(table.column_names)
-            arrays = []
-            for name, dtype in columns:
-                if name in present:
-                    column = table.column(name)
-                    arrays.append(column if column.type == dtype else column.cast(dtype))
-                else:
-                    arrays.append(pa.array(np.zeros(len(table)), type=pa.float64()).cast(dtype))
-            tables.append(pa.Table.from_arrays(arrays, names=[n for n, _ in columns]))
+        0, or null with `missing="null"`)."""
+        tables = [aligned(feather.read_table(p), columns, missing=missing) for p in paths]
         if not tables:
             return pa.schema(columns).empty_table()
         return pa.concat_tables(tables).sort_by("replication")

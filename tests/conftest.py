@@ -1,13 +1,23 @@
-"""Shared fixtures: builders of small synthetic scenarios flown along one straight route."""
+"""Shared fixtures: builders of small synthetic scenarios flown along one straight route, and
+helpers that run the `salvo` command line (in-process or as a process) and watch its output."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import yaml
 
+from sim import results
+from sim.cli import main
 from sim.scenario import Scenario, scenario_from_data
 from sim.yamlio import load_yaml_text
 
@@ -98,3 +108,75 @@ def synth() -> SimpleNamespace:
         scenario=scenario, shooter=shooter, unit=unit, probe_threat=probe_threat, lat=LAT,
         speed_kms=SPEED_KMS,
     )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- the command line
+
+
+def _call(argv: list[str]) -> tuple[int, str, str]:
+    """Run `salvo ARGV` in-process; return (exit status, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as exc:  # argparse usage errors and --help
+            code = exc.code if isinstance(exc.code, int) else 1
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="session")
+def call() -> Callable[[list[str]], tuple[int, str, str]]:
+    """`call(argv)` runs `salvo ARGV` in-process and returns (exit status, stdout, stderr)."""
+    return _call
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file below ``folder`` with its bytes and mtime."""
+    return {
+        str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="session")
+def snapshot() -> Callable[[Path], dict[str, tuple[bytes, int]]]:
+    """`snapshot(folder)`: every file below `folder` with its bytes and mtime."""
+    return _snapshot
+
+
+def _salvo_process(*argv: str | Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "sim", *map(str, argv)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group: the kill reaches any worker too
+    )
+
+
+@pytest.fixture(scope="session")
+def salvo_process() -> Callable[..., subprocess.Popen]:
+    """`salvo_process(*argv)` starts `python -m sim ARGV` in its own process group (text
+    pipes for stdout and stderr), so `os.killpg` reaches its workers too."""
+    return _salvo_process
+
+
+def _wait_for_chunks(out: Path, proc: subprocess.Popen, count: int = 1) -> int:
+    chunks = out / results.CHUNKS_DIR
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        found = len(list(chunks.glob("p*.arrow"))) if chunks.is_dir() else 0
+        if found >= count:
+            return found
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.005)
+    raise AssertionError("no chunk was written in time")
+
+
+@pytest.fixture(scope="session")
+def wait_for_chunks() -> Callable[..., int]:
+    """`wait_for_chunks(out, proc, count=1)` waits (at most 2 minutes) until the results
+    folder `out` of the running `proc` holds `count` saved chunks; returns how many it holds.
+    Fails if `proc` ends first."""
+    return _wait_for_chunks

@@ -8,15 +8,10 @@ byte for byte.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -29,7 +24,7 @@ from sim import experiment as ex
 from sim import results
 from sim.campaign import run_campaign
 from sim.campaign_scenario import load_campaign
-from sim.cli import build_parser, main
+from sim.cli import build_parser
 from sim.runner import replication_rng
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -40,17 +35,6 @@ DAYS = 12
 OUTPUT_FILES = ("nights.parquet", "runs.parquet", "summary.csv", "summary.json")
 REQUIRED = ["replication", "day", "launched", "intercepted", "leaked"]
 REQUIRED += ["defender_cost_usd", "attacker_cost_usd"]
-
-
-def call(argv: list[str]) -> tuple[int, str, str]:
-    """Run `salvo ARGV` in-process; return (exit status, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(argv)
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-    return code, out.getvalue(), err.getvalue()
 
 
 def copy_campaign(folder: Path, text: str | None = None) -> Path:
@@ -67,7 +51,7 @@ def campaign_argv(out: Path, *extra: str, file: Path = CAMPAIGN) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def serial(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+def serial(call, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """The reference: the small campaign run serially, one replication per chunk."""
     out = tmp_path_factory.mktemp("serial") / "out"
     code, stdout, stderr = call(campaign_argv(out, "-w", "1", "--chunk-size", "1"))
@@ -163,7 +147,7 @@ def test_manifest(serial: tuple[Path, str]) -> None:
     assert "salvo-sim" in manifest["versions"] and "git_commit" in manifest
 
 
-def test_two_workers_give_identical_files(serial: tuple[Path, str], tmp_path: Path) -> None:
+def test_two_workers_give_identical_files(call, serial: tuple[Path, str], tmp_path: Path) -> None:
     out = tmp_path / "out"
     code, _, stderr = call(campaign_argv(out, "-w", "2", "--chunk-size", "2", "-q"))
     assert code == 0, stderr
@@ -174,7 +158,9 @@ def test_two_workers_give_identical_files(serial: tuple[Path, str], tmp_path: Pa
 
 
 @pytest.mark.slow  # a LocalCluster takes several seconds to start
-def test_dask_local_cluster_gives_identical_files(serial: tuple[Path, str], tmp_path: Path) -> None:
+def test_dask_local_cluster_gives_identical_files(
+    call, serial: tuple[Path, str], tmp_path: Path
+) -> None:
     pytest.importorskip("distributed")
     out = tmp_path / "out"
     code, _, stderr = call(campaign_argv(out, "--dask", "local", "-w", "2", "-q"))
@@ -185,21 +171,21 @@ def test_dask_local_cluster_gives_identical_files(serial: tuple[Path, str], tmp_
     assert manifest["executor"]["kind"] == "dask"
 
 
-def test_seed_option_changes_the_numbers(serial: tuple[Path, str], tmp_path: Path) -> None:
+def test_seed_option_changes_the_numbers(call, serial: tuple[Path, str], tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert call(campaign_argv(out, "-w", "1", "-q", "--seed", "99"))[0] == 0
     assert json.loads((out / "manifest.json").read_text())["seed"] == 99
     assert (out / "runs.parquet").read_bytes() != (serial[0] / "runs.parquet").read_bytes()
 
 
-def test_quiet_prints_only_the_folder(tmp_path: Path) -> None:
+def test_quiet_prints_only_the_folder(call, tmp_path: Path) -> None:
     out = tmp_path / "out"
     code, stdout, stderr = call(campaign_argv(out, "-w", "1", "-q"))
     assert code == 0 and stderr == ""
     assert stdout.startswith(f"wrote {out}/") and stdout.count("\n") == 1
 
 
-def test_progress_goes_to_stderr(tmp_path: Path) -> None:
+def test_progress_goes_to_stderr(call, tmp_path: Path) -> None:
     code, _, stderr = call(campaign_argv(tmp_path / "out", "-w", "1", "--chunk-size", "1"))
     assert code == 0
     assert f"replications: {REPS}/{REPS} (100 %)" in stderr
@@ -218,7 +204,7 @@ def test_help_reads_like_a_manual() -> None:
 # --------------------------------------------------------------------------- bad input
 
 
-def test_bad_campaign_exits_2_with_file_line_and_writes_nothing(tmp_path: Path) -> None:
+def test_bad_campaign_exits_2_with_file_line_and_writes_nothing(call, tmp_path: Path) -> None:
     text = CAMPAIGN.read_text().replace("every_days: 4", "every_days: -4")
     file = copy_campaign(tmp_path, text)
     out = tmp_path / "out"
@@ -230,7 +216,7 @@ def test_bad_campaign_exits_2_with_file_line_and_writes_nothing(tmp_path: Path) 
     assert not out.exists()
 
 
-def test_bad_yaml_and_missing_file_exit_2(tmp_path: Path) -> None:
+def test_bad_yaml_and_missing_file_exit_2(call, tmp_path: Path) -> None:
     file = copy_campaign(tmp_path, CAMPAIGN.read_text() + "calendar: [oops\n")
     code, _, stderr = call(["campaign", str(file), "--out", str(tmp_path / "out")])
     assert code == 2 and str(file) in stderr and not (tmp_path / "out").exists()
@@ -238,7 +224,7 @@ def test_bad_yaml_and_missing_file_exit_2(tmp_path: Path) -> None:
     assert code == 2 and "nope.yaml" in stderr and not (tmp_path / "o").exists()
 
 
-def test_existing_folder_is_refused_and_left_alone(tmp_path: Path) -> None:
+def test_existing_folder_is_refused_and_left_alone(call, tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
@@ -250,7 +236,7 @@ def test_existing_folder_is_refused_and_left_alone(tmp_path: Path) -> None:
     assert code == 2 and "not a salvo results folder" in stderr
 
 
-def test_force_replaces_a_results_folder(serial: tuple[Path, str], tmp_path: Path) -> None:
+def test_force_replaces_a_results_folder(call, serial: tuple[Path, str], tmp_path: Path) -> None:
     out = tmp_path / "out"
     shutil.copytree(serial[0], out)
     (out / "runs.parquet").write_bytes(b"stale")
@@ -278,7 +264,7 @@ def _saved_chunks(out: Path, blocks: list[tuple[int, ...]]) -> None:
 
 
 def test_resume_runs_only_the_missing_replications(
-    serial: tuple[Path, str], tmp_path: Path
+    call, serial: tuple[Path, str], tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
     _saved_chunks(out, [(0,), (2, 3)])
@@ -300,43 +286,23 @@ def test_resume_runs_only_the_missing_replications(
     assert code == 0 and "already complete; nothing was run" in stdout
 
 
-def test_resume_refuses_other_inputs(tmp_path: Path) -> None:
+def test_resume_refuses_other_inputs(call, tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert call(campaign_argv(out, "-w", "1", "-q"))[0] == 0
     code, _, stderr = call(campaign_argv(out, "-w", "1", "-q", "--resume", "--seed", "3"))
     assert code == 2 and "holds a different campaign" in stderr
 
 
-def _campaign_process(out: Path, *extra: str) -> subprocess.Popen:
-    argv = [sys.executable, "-m", "sim", "campaign", str(CAMPAIGN), "--out", str(out), *extra]
-    return subprocess.Popen(
-        argv,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own process group: the kill reaches any worker too
-    )
-
-
-def _wait_for_chunks(out: Path, proc: subprocess.Popen, count: int = 1) -> None:
-    chunks = out / results.CHUNKS_DIR
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if chunks.is_dir() and len(list(chunks.glob("p*.arrow"))) >= count:
-            return
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.005)
-    raise AssertionError("no chunk was written in time")
-
-
-def test_resume_after_sigkill_gives_the_same_files(tmp_path: Path) -> None:
+def test_resume_after_sigkill_gives_the_same_files(
+    call, salvo_process, wait_for_chunks, tmp_path: Path
+) -> None:
     many = ["-n", "60", "-w", "1", "-q"]
     reference = tmp_path / "reference"
     code, _, stderr = call(["campaign", str(CAMPAIGN), "--out", str(reference), *many])
     assert code == 0, stderr
     out = tmp_path / "killed"
-    proc = _campaign_process(out, *many, "--chunk-size", "1")
-    _wait_for_chunks(out, proc)
+    proc = salvo_process("campaign", CAMPAIGN, "--out", out, *many, "--chunk-size", "1")
+    wait_for_chunks(out, proc)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate()
     assert proc.returncode == -signal.SIGKILL
@@ -350,10 +316,14 @@ def test_resume_after_sigkill_gives_the_same_files(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path: Path) -> None:
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(
+    call, salvo_process, wait_for_chunks, tmp_path: Path
+) -> None:
     out = tmp_path / "out"
-    proc = _campaign_process(out, "-n", "200", "-w", "2", "--chunk-size", "2")
-    _wait_for_chunks(out, proc, 2)
+    proc = salvo_process(
+        "campaign", CAMPAIGN, "--out", out, "-n", "200", "-w", "2", "--chunk-size", "2"
+    )
+    wait_for_chunks(out, proc, 2)
     os.killpg(proc.pid, signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
@@ -384,7 +354,7 @@ parameters:
 """
 
 
-def test_campaign_sweep_with_two_points(tmp_path: Path) -> None:
+def test_campaign_sweep_with_two_points(call, tmp_path: Path) -> None:
     copy_campaign(tmp_path)
     file = tmp_path / "sweep.yaml"
     file.write_text(SWEEP, encoding="utf-8")
@@ -420,7 +390,7 @@ def test_campaign_sweep_with_two_points(tmp_path: Path) -> None:
     assert row["defender_cost_usd"] == pytest.approx(totals["defender_cost_usd"])
 
 
-def test_campaign_sweep_checks_every_design_point_first(tmp_path: Path) -> None:
+def test_campaign_sweep_checks_every_design_point_first(call, tmp_path: Path) -> None:
     copy_campaign(tmp_path)
     text = SWEEP.replace("values: [6, 40]", "values: [6, -1]").replace(
         "path: night.ew.suppression.drone", "path: night.ew.suppression.dron"
@@ -439,7 +409,7 @@ def test_campaign_sweep_checks_every_design_point_first(tmp_path: Path) -> None:
     assert "defender.stock.patriot=-1" in stderr
 
 
-def test_experiment_names_a_scenario_or_a_campaign(tmp_path: Path) -> None:
+def test_experiment_names_a_scenario_or_a_campaign(call, tmp_path: Path) -> None:
     copy_campaign(tmp_path)
     file = tmp_path / "sweep.yaml"
     file.write_text(SWEEP.replace("campaign:", "scenario: x.yaml\ncampaign:"), encoding="utf-8")

@@ -6,8 +6,6 @@ real exit status and that no traceback escapes.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import re
 import shutil
@@ -17,8 +15,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from sim.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "scenarios" / "aug-2025-night.yaml"
@@ -35,17 +31,6 @@ STATS = ("mean", "sd", "p05", "p50", "p95")
 CLASSES = ("drone", "decoy", "cruise", "ballistic", "hypersonic")
 
 
-def call(argv: list[str]) -> tuple[int, str, str]:
-    """Run `salvo ARGV` in-process; return (exit status, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(argv)
-        except SystemExit as exc:  # argparse usage errors and --help
-            code = exc.code if isinstance(exc.code, int) else 1
-    return code, out.getvalue(), err.getvalue()
-
-
 def edited(old: str, new: str) -> str:
     assert REF_TEXT.count(old) == 1, f"{old!r} must occur exactly once in the reference"
     return REF_TEXT.replace(old, new)
@@ -54,15 +39,6 @@ def edited(old: str, new: str) -> str:
 def line_of(text: str, marker: str) -> int:
     assert text.count(marker) == 1, f"marker {marker!r} must occur exactly once"
     return text[: text.index(marker)].count("\n") + 1
-
-
-def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
-    """Every file below ``folder`` with its bytes and mtime."""
-    return {
-        str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
 
 
 COUNT = "    count: 14 # observed"
@@ -151,7 +127,7 @@ def assert_error_lines(stderr: str, file: Path, line: int | None, path: str) -> 
     assert any(t.startswith(expected) for t in lines), (expected, lines)
 
 
-def test_bad_input_run_exits_2_and_writes_nothing(bad, tmp_path: Path) -> None:
+def test_bad_input_run_exits_2_and_writes_nothing(call, bad, tmp_path: Path) -> None:
     file, line, path = bad
     res = tmp_path / "tmp" / "res"
     code, stdout, stderr = call(["run", str(file), "--out", str(res), "-n", "2"])
@@ -168,7 +144,9 @@ def test_bad_input_run_exits_2_and_writes_nothing(bad, tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml"]
 
 
-def test_bad_input_leaves_existing_results_untouched_even_with_force(tmp_path: Path) -> None:
+def test_bad_input_leaves_existing_results_untouched_even_with_force(
+    call, snapshot, tmp_path: Path
+) -> None:
     file = tmp_path / "bad.yaml"
     file.write_text(edited("    count: 14 # observed", "    count: -5"), encoding="utf-8")
     res = tmp_path / "res"
@@ -181,7 +159,7 @@ def test_bad_input_leaves_existing_results_untouched_even_with_force(tmp_path: P
     assert snapshot(res) == before
 
 
-def test_missing_scenario_file_is_a_whole_file_error(tmp_path: Path) -> None:
+def test_missing_scenario_file_is_a_whole_file_error(call, tmp_path: Path) -> None:
     missing = tmp_path / "nope.yaml"
     res = tmp_path / "res"
     code, stdout, stderr = call(["run", str(missing), "--out", str(res), "-n", "2"])
@@ -209,14 +187,14 @@ def test_subprocess_bad_input_real_exit_status_no_traceback(tmp_path: Path) -> N
     assert not res.exists()
 
 
-def test_check_reference_scenario_ok() -> None:
+def test_check_reference_scenario_ok(call) -> None:
     code, stdout, stderr = call(["check", str(REFERENCE)])
     assert code == 0
     assert stderr == ""
     assert "ok" in stdout and "614 threats" in stdout
 
 
-def test_check_several_files_reports_every_bad_one(tmp_path: Path) -> None:
+def test_check_several_files_reports_every_bad_one(call, tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(edited("    type: kalibr", "    type: kalibrr"), encoding="utf-8")
     code, stdout, stderr = call(["check", str(REFERENCE), str(bad)])
@@ -229,7 +207,7 @@ def test_check_several_files_reports_every_bad_one(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def reference_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, str]:
+def reference_run(call, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, str]:
     out = tmp_path_factory.mktemp("ref") / "D"
     argv = ["run", str(REFERENCE), "-n", "4", "--workers", "1", "--out", str(out)]
     code, stdout, _ = call(argv)
@@ -270,7 +248,7 @@ def test_run_writes_results_folder(reference_run) -> None:
     assert isinstance(manifest, dict) and manifest
 
 
-def test_existing_results_need_force(reference_run, tmp_path: Path) -> None:
+def test_existing_results_need_force(call, snapshot, reference_run, tmp_path: Path) -> None:
     out = tmp_path / "D"
     shutil.copytree(reference_run[0], out)
     before = snapshot(out)
@@ -288,7 +266,7 @@ def test_existing_results_need_force(reference_run, tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["D"]  # no temporary folders left
 
 
-def test_json_prints_exactly_the_summary(tmp_path: Path) -> None:
+def test_json_prints_exactly_the_summary(call, tmp_path: Path) -> None:
     out = tmp_path / "J"
     argv = ["run", str(REFERENCE), "-n", "2", "--workers", "1", "--out", str(out), "--json"]
     code, stdout, _ = call(argv)
@@ -297,7 +275,7 @@ def test_json_prints_exactly_the_summary(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def seeded_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pd.DataFrame]:
+def seeded_runs(call, tmp_path_factory: pytest.TempPathFactory) -> dict[str, pd.DataFrame]:
     base = tmp_path_factory.mktemp("seeded")
     frames = {}
     for name, seed, workers in (("a_w1", 11, 1), ("a_w2", 11, 2), ("b_w1", 12, 1)):
@@ -321,7 +299,7 @@ def test_seed_changes_results(seeded_runs) -> None:
 # --------------------------------------------------------------------------- catalog, help
 
 
-def test_catalog_lists_types_and_sources() -> None:
+def test_catalog_lists_types_and_sources(call) -> None:
     code, stdout, _ = call(["catalog"])
     assert code == 0
     for type_id in ("shahed", "kh101", "patriot", "iris_t"):
@@ -329,7 +307,7 @@ def test_catalog_lists_types_and_sources() -> None:
     assert "sources" in stdout.lower()
 
 
-def test_catalog_json() -> None:
+def test_catalog_json(call) -> None:
     code, stdout, _ = call(["catalog", "--json"])
     assert code == 0
     data = json.loads(stdout)
@@ -338,7 +316,7 @@ def test_catalog_json() -> None:
     assert data["threats"]["shahed"]["sources"]
 
 
-def test_help() -> None:
+def test_help(call) -> None:
     code, stdout, _ = call(["--help"])
     assert code == 0
     for command in ("run", "check", "catalog"):
@@ -359,7 +337,7 @@ def test_help() -> None:
     ],
     ids=["n-0", "seed-negative", "workers-0", "n-not-a-number"],
 )
-def test_bad_cli_values_exit_2(tmp_path: Path, args: list[str], fragment: str) -> None:
+def test_bad_cli_values_exit_2(call, tmp_path: Path, args: list[str], fragment: str) -> None:
     res = tmp_path / "res"
     code, stdout, stderr = call(["run", str(REFERENCE), "--out", str(res), *args])
     assert code == 2
@@ -368,7 +346,7 @@ def test_bad_cli_values_exit_2(tmp_path: Path, args: list[str], fragment: str) -
     assert not res.exists()
 
 
-def test_no_command_is_a_usage_error() -> None:
+def test_no_command_is_a_usage_error(call) -> None:
     code, _, stderr = call([])
     assert code == 2
     assert "usage" in stderr

@@ -8,9 +8,7 @@ and the per-design-point statistics of summary.csv against numpy/scipy on a know
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
-import io
 import math
 import re
 from pathlib import Path
@@ -22,7 +20,7 @@ from scipy import stats
 
 from sim import experiment as ex
 from sim import results
-from sim.cli import build_parser, main
+from sim.cli import build_parser
 from sim.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,17 +80,6 @@ def write(tmp_path: Path, text: str, name: str = "exp.yaml") -> Path:
     file = tmp_path / name
     file.write_text(text, encoding="utf-8")
     return file
-
-
-def call(argv: list[str]) -> tuple[int, str, str]:
-    """Run `salvo ARGV` in-process; return (exit status, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(argv)
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-    return code, out.getvalue(), err.getvalue()
 
 
 def line_of(text: str, marker: str) -> int:
@@ -446,7 +433,7 @@ def _bad_cases() -> list[tuple[str, str, int, str, str]]:
 
 @pytest.mark.parametrize(("name", "text", "line", "path", "message"), _bad_cases(), ids=lambda x: x)
 def test_bad_experiment_exits_2_with_file_line_path_message(
-    tmp_path: Path, name: str, text: str, line: int, path: str, message: str
+    call, tmp_path: Path, name: str, text: str, line: int, path: str, message: str
 ) -> None:
     file = write(tmp_path, text)
     out = tmp_path / "results"
@@ -462,7 +449,7 @@ def test_bad_experiment_exits_2_with_file_line_path_message(
     assert not out.exists()
 
 
-def test_many_invalid_design_points_are_summarised(tmp_path: Path) -> None:
+def test_many_invalid_design_points_are_summarised(call, tmp_path: Path) -> None:
     values = ", ".join(str(-k) for k in range(1, 16))
     file = write(tmp_path, edited("values: [4, 20]", f"values: [{values}]"))
     code, _, stderr = call(["sweep", str(file), "--out", str(tmp_path / "r")])
@@ -472,7 +459,7 @@ def test_many_invalid_design_points_are_summarised(tmp_path: Path) -> None:
     assert any("15 of 15 design points make an invalid scenario" in t for t in lines)
 
 
-def test_invalid_scenario_is_reported_in_the_scenario_file(tmp_path: Path) -> None:
+def test_invalid_scenario_is_reported_in_the_scenario_file(call, tmp_path: Path) -> None:
     file = write(tmp_path, GOOD)
     (tmp_path / "night.yaml").write_text(NIGHT.replace("count: 60", "count: -1"), "utf-8")
     code, _, stderr = call(["sweep", str(file), "--out", str(tmp_path / "r")])

@@ -7,14 +7,9 @@ contents, a run killed with SIGKILL and resumed the same files, byte for byte.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -23,7 +18,6 @@ import pytest
 
 from sim import experiment as ex
 from sim import results
-from sim.cli import main
 from sim.runner import Progress, Task, run_replications, run_task
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,17 +73,6 @@ parameters:
 OUTPUT_FILES = ("runs.parquet", "summary.csv", "parameters.csv")
 
 
-def call(argv: list[str]) -> tuple[int, str, str]:
-    """Run `salvo ARGV` in-process; return (exit status, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(argv)
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-    return code, out.getvalue(), err.getvalue()
-
-
 def write(folder: Path, text: str = GRID, name: str = "exp.yaml") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "night.yaml").write_text(NIGHT, encoding="utf-8")
@@ -98,16 +81,8 @@ def write(folder: Path, text: str = GRID, name: str = "exp.yaml") -> Path:
     return file
 
 
-def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
-    return {
-        str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
-
-
 @pytest.fixture(scope="module")
-def serial(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def serial(call, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The reference: the grid experiment run serially."""
     folder = tmp_path_factory.mktemp("serial")
     file = write(folder)
@@ -189,7 +164,7 @@ def test_manifest_and_parameters(serial: Path) -> None:
 # --------------------------------------------------------------------------- executors
 
 
-def test_processes_give_identical_files(serial: Path, tmp_path: Path) -> None:
+def test_processes_give_identical_files(call, serial: Path, tmp_path: Path) -> None:
     file = write(tmp_path)
     out = tmp_path / "out"
     code, _, stderr = call(["sweep", str(file), "--out", str(out), "-w", "2", "--chunk-size", "1"])
@@ -201,7 +176,7 @@ def test_processes_give_identical_files(serial: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow  # a LocalCluster takes several seconds to start
-def test_dask_local_cluster_gives_identical_runs(serial: Path, tmp_path: Path) -> None:
+def test_dask_local_cluster_gives_identical_runs(call, serial: Path, tmp_path: Path) -> None:
     pytest.importorskip("distributed")
     file = write(tmp_path)
     out = tmp_path / "out"
@@ -222,37 +197,17 @@ SLOW_GRID = GRID.replace("replications: 3", "replications: 40").replace(
 )
 
 
-def _sweep_process(file: Path, out: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "sim", "sweep", str(file), "--out", str(out), *extra],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own process group: the kill reaches any worker too
-    )
-
-
-def _wait_for_chunks(out: Path, proc: subprocess.Popen, count: int = 1) -> int:
-    chunks = out / results.CHUNKS_DIR
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        found = len(list(chunks.glob("p*.arrow"))) if chunks.is_dir() else 0
-        if found >= count:
-            return found
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.005)
-    raise AssertionError("no chunk was written in time")
-
-
-def test_resume_after_sigkill_gives_the_same_files(tmp_path: Path) -> None:
+def test_resume_after_sigkill_gives_the_same_files(
+    call, salvo_process, wait_for_chunks, tmp_path: Path
+) -> None:
     file = write(tmp_path, SLOW_GRID)
     reference = tmp_path / "reference"
     code, _, stderr = call(["sweep", str(file), "--out", str(reference), "-w", "1", "-q"])
     assert code == 0, stderr
 
     out = tmp_path / "killed"
-    proc = _sweep_process(file, out, "-w", "1", "--chunk-size", "2", "-q")
-    _wait_for_chunks(out, proc)
+    proc = salvo_process("sweep", file, "--out", out, "-w", "1", "--chunk-size", "2", "-q")
+    wait_for_chunks(out, proc)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate()
     assert proc.returncode == -signal.SIGKILL
@@ -271,11 +226,13 @@ def test_resume_after_sigkill_gives_the_same_files(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path: Path) -> None:
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(
+    call, salvo_process, wait_for_chunks, tmp_path: Path
+) -> None:
     file = write(tmp_path, SLOW_GRID)
     out = tmp_path / "out"
-    proc = _sweep_process(file, out, "-w", "2", "--chunk-size", "2")
-    _wait_for_chunks(out, proc, 2)
+    proc = salvo_process("sweep", file, "--out", out, "-w", "2", "--chunk-size", "2")
+    wait_for_chunks(out, proc, 2)
     os.killpg(proc.pid, signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
@@ -290,7 +247,7 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path: Path) -> None:
         assert (out / name).read_bytes() == (reference / name).read_bytes(), name
 
 
-def test_resume_fills_the_gaps_between_saved_chunks(serial: Path, tmp_path: Path) -> None:
+def test_resume_fills_the_gaps_between_saved_chunks(call, serial: Path, tmp_path: Path) -> None:
     """Saved replications 0, 2 of point 0 and 1 of point 1: only the other three run."""
     file = write(tmp_path)
     prepared = ex.prepare(file)
@@ -312,7 +269,7 @@ def test_resume_fills_the_gaps_between_saved_chunks(serial: Path, tmp_path: Path
 
 
 def test_runs_parquet_bytes_do_not_depend_on_chunking(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    call, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(ex, "ROW_GROUP", 4)  # several row groups from 6 rows
     file = write(tmp_path)
@@ -326,7 +283,9 @@ def test_runs_parquet_bytes_do_not_depend_on_chunking(
     assert pq.ParquetFile(tmp_path / "out1" / "runs.parquet").metadata.num_row_groups == 2
 
 
-def test_existing_folder_is_refused_and_left_alone(serial: Path, tmp_path: Path) -> None:
+def test_existing_folder_is_refused_and_left_alone(
+    call, snapshot, serial: Path, tmp_path: Path
+) -> None:
     file = write(tmp_path)
     out = tmp_path / "out"
     out.mkdir()
@@ -343,7 +302,9 @@ def test_existing_folder_is_refused_and_left_alone(serial: Path, tmp_path: Path)
     assert snapshot(out) == before
 
 
-def test_resume_refuses_another_experiment_and_force_replaces(tmp_path: Path) -> None:
+def test_resume_refuses_another_experiment_and_force_replaces(
+    call, snapshot, tmp_path: Path
+) -> None:
     file = write(tmp_path)
     out = tmp_path / "out"
     assert call(["sweep", str(file), "--out", str(out), "-w", "1", "-q"])[0] == 0
@@ -360,7 +321,9 @@ def test_resume_refuses_another_experiment_and_force_replaces(tmp_path: Path) ->
     assert pd.read_csv(out / "summary.csv")["defences.kyiv_mfg.count"].tolist() == [4, 21]
 
 
-def test_resume_of_a_complete_folder_runs_nothing(serial: Path, tmp_path: Path) -> None:
+def test_resume_of_a_complete_folder_runs_nothing(
+    call, snapshot, serial: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "copy"
     out.mkdir()
     for p in serial.iterdir():
@@ -374,7 +337,7 @@ def test_resume_of_a_complete_folder_runs_nothing(serial: Path, tmp_path: Path) 
     assert snapshot(out) == before
 
 
-def test_resume_and_force_are_exclusive(tmp_path: Path) -> None:
+def test_resume_and_force_are_exclusive(call, tmp_path: Path) -> None:
     file = write(tmp_path)
     code, _, stderr = call(["sweep", str(file), "--resume", "--force"])
     assert code == 2 and "not allowed with" in stderr
@@ -383,7 +346,7 @@ def test_resume_and_force_are_exclusive(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- sobol, progress
 
 
-def test_sobol_sweep_writes_sensitivity(tmp_path: Path) -> None:
+def test_sobol_sweep_writes_sensitivity(call, tmp_path: Path) -> None:
     text = (
         "name: s\nscenario: night.yaml\nseed: 2\nreplications: 2\n"
         "design: {type: sobol, base_samples: 4}\nparameters:\n"
@@ -427,7 +390,7 @@ def test_progress_lines_per_decile_and_after_resume(capsys: pytest.CaptureFixtur
     assert capsys.readouterr().err == ""
 
 
-def test_quiet_sweep_prints_no_progress(tmp_path: Path) -> None:
+def test_quiet_sweep_prints_no_progress(call, tmp_path: Path) -> None:
     file = write(tmp_path)
     code, _, stderr = call(["sweep", str(file), "--out", str(tmp_path / "q"), "-w", "1", "-q"])
     assert code == 0 and stderr == ""
