@@ -267,16 +267,16 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """salvo calibrate: fit the free parameters to observed nights -> calibration file."""
-    from sim import calibrate
+    from sim.calibrate import commands
 
-    return calibrate.command_calibrate(args)
+    return commands.command_calibrate(args)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """salvo validate: simulate observed nights, score the intervals against the baseline."""
-    from sim import calibrate
+    from sim.calibrate import commands
 
-    return calibrate.command_validate(args)
+    return commands.command_validate(args)
 
 
 # --------------------------------------------------------------------------- parser

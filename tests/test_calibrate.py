@@ -17,7 +17,32 @@ import pandas as pd
 import pytest
 import yaml
 
-from sim import calibrate as cal
+from sim.calibrate.builder import (
+    NightRow,
+    build_night,
+    deep_share,
+    largest_remainder,
+    night_rows,
+    night_spec,
+)
+from sim.calibrate.emulator import EmulatorGrid, build_emulator
+from sim.calibrate.fit import ParamsError, fit_calibration, parse_params
+from sim.calibrate.mixture import mixture_quantiles
+from sim.calibrate.posture import flat_parameters, posture_at, quarter_midpoint, with_parameters
+from sim.calibrate.schema import (
+    DEFAULT_PARAMETERS,
+    DEFAULT_POSTURE,
+    DEFAULT_TEMPLATE,
+    FORMAT,
+    Bucket,
+    Builder,
+    Calibration,
+    default_calibration,
+    load_calibration,
+    load_template,
+    save_calibration,
+)
+from sim.calibrate.simulate import predict_nights, replication_counts, simulate_spec
 from sim.cli import main
 from sim.observed import REQUIRED_COLUMNS, load_nights
 from sim.yamlio import InputError
@@ -57,9 +82,9 @@ TINY_TEMPLATE = {
     "ew": {"suppression": {"drone": 0.3, "decoy": 0.3}},
 }  # fmt: skip
 
-TINY_BUILDER = cal.Builder(
+TINY_BUILDER = Builder(
     buckets={
-        "drone": cal.Bucket(
+        "drone": Bucket(
             deep={"shahed": 2.0, "gerbera": 1.0}, near={"shahed_near": 2.0, "gerbera_near": 1.0}
         )
     },
@@ -77,7 +102,7 @@ TRUTH = {
     "mfg_pk_rsd": 0.2,
     "reach_rsd": 0.3,
 }
-SMALL_GRID = cal.EmulatorGrid(
+SMALL_GRID = EmulatorGrid(
     reach=(0.5, 1.0, 1.5, 2.0, 2.5, 3.5, 4.5), pk=(0.1, 0.3, 0.6), drones=(15, 60, 400),
     bmd=(1.0, 1.1), missiles=(2, 4), replications=8,
 )  # fmt: skip
@@ -89,25 +114,25 @@ def tiny(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tiny")
     template = folder / "tiny-template.yaml"
     template.write_text(yaml.safe_dump(TINY_TEMPLATE, sort_keys=False))
-    start = cal.Calibration(
-        format=cal.FORMAT,
+    start = Calibration(
+        format=FORMAT,
         template=str(template),
         builder=TINY_BUILDER,
-        parameters=cal.DEFAULT_PARAMETERS,
-        posture={"2025Q4": cal.DEFAULT_POSTURE},
+        parameters=DEFAULT_PARAMETERS,
+        posture={"2025Q4": DEFAULT_POSTURE},
     )
-    truth = cal.with_parameters(start, TRUTH)
+    truth = with_parameters(start, TRUTH)
     path = folder / "tiny-calibrated.yaml"
-    cal.save_calibration(truth, path)
-    return cal.load_calibration(path), path
+    save_calibration(truth, path)
+    return load_calibration(path), path
 
 
-def _rows(n: int, seed: int, low: int = 20, high: int = 300) -> list[cal.NightRow]:
+def _rows(n: int, seed: int, low: int = 20, high: int = 300) -> list[NightRow]:
     rng = np.random.default_rng(seed)
     sizes = np.exp(rng.uniform(math.log(low), math.log(high), n)).astype(int)
     start = pd.Timestamp("2025-10-01")
     return [
-        cal.NightRow(
+        NightRow(
             date=start + pd.Timedelta(days=int(k % 90)),
             launched={"drone": int(s), "cruise": 0, "ballistic": 0, "hypersonic": 0},
         )
@@ -115,15 +140,15 @@ def _rows(n: int, seed: int, low: int = 20, high: int = 300) -> list[cal.NightRo
     ]
 
 
-def _observe(calibration: cal.Calibration, rows: list[cal.NightRow], seed: int):
+def _observe(calibration: Calibration, rows: list[NightRow], seed: int):
     """One simulated night per row: synthetic 'observed' nights with known parameters."""
-    template = cal.load_template(calibration.template)
+    template = load_template(calibration.template)
     out = []
     for k, row in enumerate(rows):
-        sims = cal.simulate_spec(cal.night_spec(template, row, calibration), 1, seed, k)
+        sims = simulate_spec(night_spec(template, row, calibration), 1, seed, k)
         intercepted = {c: 0 for c in ("drone", "cruise", "ballistic", "hypersonic")}
         intercepted["drone"] = int(sims[0, 1])
-        out.append(cal.NightRow(date=row.date, launched=row.launched, intercepted=intercepted))
+        out.append(NightRow(date=row.date, launched=row.launched, intercepted=intercepted))
     return out
 
 
@@ -141,26 +166,26 @@ def _observe(calibration: cal.Calibration, rows: list[cal.NightRow], seed: int):
     ],
 )
 def test_builder_conserves_counts_per_class(launched):
-    template = cal.load_template(cal.DEFAULT_TEMPLATE)
-    calibration = cal.default_calibration(cal.DEFAULT_TEMPLATE, ["2025Q3"])
+    template = load_template(DEFAULT_TEMPLATE)
+    calibration = default_calibration(DEFAULT_TEMPLATE, ["2025Q3"])
     row = {"date": "2025-08-21", **launched}
-    scenario = cal.build_night(template, row, calibration)
+    scenario = build_night(template, row, calibration)
     by_class = scenario.launched_by_class()
     assert by_class["drone"] + by_class["decoy"] == launched["drone"]
     for cls in ("cruise", "ballistic", "hypersonic"):
         assert by_class[cls] == launched[cls]
     # and with the reference night as template (no near routes: every group is deep)
-    reference = cal.build_night(None, row)
+    reference = build_night(None, row)
     by_class = reference.launched_by_class()
     assert by_class["drone"] + by_class["decoy"] == launched["drone"]
     assert by_class["cruise"] == launched["cruise"]
 
 
 def test_builder_splits_by_size_and_sets_the_posture():
-    template = cal.load_template(cal.DEFAULT_TEMPLATE)
-    calibration = cal.default_calibration(cal.DEFAULT_TEMPLATE, ["2025Q3"])
-    small = cal.build_night(template, {"date": "2025-08-15", "drone": 60}, calibration)
-    large = cal.build_night(template, {"date": "2025-08-15", "drone": 800}, calibration)
+    template = load_template(DEFAULT_TEMPLATE)
+    calibration = default_calibration(DEFAULT_TEMPLATE, ["2025Q3"])
+    small = build_night(template, {"date": "2025-08-15", "drone": 60}, calibration)
+    large = build_night(template, {"date": "2025-08-15", "drone": 800}, calibration)
 
     def deep_share(scenario):
         deep = scenario.salvo["shahed"].count + scenario.salvo["gerbera"].count
@@ -168,25 +193,106 @@ def test_builder_splits_by_size_and_sets_the_posture():
 
     assert deep_share(small) < 0.3 < 0.8 < deep_share(large)
     mfg = large.catalog.defences["mobile_fire_group"]
-    assert mfg.range_km["drone"] == pytest.approx(cal.DEFAULT_POSTURE.reach_km)
+    assert mfg.range_km["drone"] == pytest.approx(DEFAULT_POSTURE.reach_km)
     assert mfg.pk["drone"].dist == "beta"
-    assert mfg.pk["drone"].expected() == pytest.approx(cal.DEFAULT_PARAMETERS.mfg_pk)
-    assert large.ew.suppression["drone"].expected() == pytest.approx(cal.DEFAULT_POSTURE.ew)
+    assert mfg.pk["drone"].expected() == pytest.approx(DEFAULT_PARAMETERS.mfg_pk)
+    assert large.ew.suppression["drone"].expected() == pytest.approx(DEFAULT_POSTURE.ew)
 
 
 def test_replications_conserve_counts_whatever_the_draws(tiny):
     calibration, _ = tiny
-    template = cal.load_template(calibration.template)
-    spec = cal.night_spec(template, {"date": "2025-11-01", "drone": 57}, calibration)
+    template = load_template(calibration.template)
+    spec = night_spec(template, {"date": "2025-11-01", "drone": 57}, calibration)
     shares = []
     for r in range(50):
-        counts = cal._replication_counts(spec, np.random.default_rng(r))
+        counts = replication_counts(spec, np.random.default_rng(r))
         assert sum(counts.values()) == 57
         shares.append((counts["shahed"] + counts["gerbera"]) / 57)
     # the deep share varies from night to night around its mean
-    mean = cal.deep_share(calibration.parameters.deep["drone"], 57, 200.0)
+    mean = deep_share(calibration.parameters.deep["drone"], 57, 200.0)
     assert np.std(shares) > 0.05
     assert abs(np.mean(shares) - mean) < 0.08
+
+
+def _focus_calibration(tmp_path, focus: float) -> Calibration:
+    """The tiny template with a concentrated raid (a focus group at the near target)."""
+    data = json.loads(json.dumps(TINY_TEMPLATE))
+    data["salvo"]["shahed_focus"] = {
+        "type": "shahed", "count": 0, "launch_sites": ["west"], "targets": ["near"],
+        "launch_window_h": [0, 0.5], "route": {"aim_scatter_km": 1},
+    }  # fmt: skip
+    template = tmp_path / "tiny-focus.yaml"
+    template.write_text(yaml.safe_dump(data, sort_keys=False))
+    bucket = TINY_BUILDER.buckets["drone"].model_copy(update={"focus": {"shahed_focus": 1.0}})
+    builder = TINY_BUILDER.model_copy(update={"buckets": {"drone": bucket}})
+    start = Calibration(
+        format=FORMAT,
+        template=str(template),
+        builder=builder,
+        parameters=DEFAULT_PARAMETERS,
+        posture={"2025Q4": DEFAULT_POSTURE},
+    )
+    calibration = with_parameters(start, {**TRUTH, "focus@2025Q4": focus})
+    path = tmp_path / "tiny-focus-calibrated.yaml"
+    save_calibration(calibration, path)
+    return load_calibration(path)  # the builder check accepts the focus group
+
+
+@pytest.mark.parametrize("drones", [1, 57, 230, 900])
+def test_builder_conserves_counts_with_a_concentrated_raid(drones, tmp_path):
+    calibration = _focus_calibration(tmp_path, focus=0.4)
+    assert "focus@2025Q4" in flat_parameters(calibration)
+    template = load_template(calibration.template)
+    spec = night_spec(template, {"date": "2025-11-01", "drone": drones}, calibration)
+    # at the means: the near share is split between near and focus groups by `focus`
+    by_class = spec.scenario.launched_by_class()
+    assert by_class["drone"] + by_class["decoy"] == drones
+    for r in range(40):
+        counts = replication_counts(spec, np.random.default_rng(r))
+        assert sum(counts.values()) == drones
+        near = counts["shahed_near"] + counts["gerbera_near"]
+        # a night is either dispersed (near groups) or concentrated (the focus group)
+        assert near == 0 or counts["shahed_focus"] == 0
+
+
+def test_concentrated_raids_happen_at_the_fitted_rate(tmp_path):
+    # the replication recipe makes a night a concentrated raid with probability focus@Q: over
+    # 2,000 replications of a night with a near share, the share of concentrated nights is
+    # within 4 binomial sd of 0.3; the focus group then carries the whole near share.
+    calibration = _focus_calibration(tmp_path, focus=0.3)
+    template = load_template(calibration.template)
+    spec = night_spec(template, {"date": "2025-11-15", "drone": 120}, calibration)
+    assert spec.focus == pytest.approx(0.3)
+    n, hits, deep_when = 2000, 0, {True: [], False: []}
+    for r in range(n):
+        counts = replication_counts(spec, np.random.default_rng(10_000 + r))
+        concentrated = counts["shahed_focus"] > 0
+        hits += concentrated
+        deep_when[concentrated].append(counts["shahed"] + counts["gerbera"])
+    assert abs(hits / n - 0.3) <= 4 * math.sqrt(0.3 * 0.7 / n)
+    # the deep share is drawn the same way on both kinds of night
+    sd = np.std(deep_when[False])
+    assert abs(np.mean(deep_when[True]) - np.mean(deep_when[False])) < 4 * sd / math.sqrt(hits)
+    # and without focus groups, or at focus 0, nothing changes (no extra draw)
+    zero = _focus_calibration(tmp_path, focus=0.0)
+    spec0 = night_spec(template, {"date": "2025-11-15", "drone": 120}, zero)
+    counts = replication_counts(spec0, np.random.default_rng(5))
+    assert counts["shahed_focus"] == 0
+
+
+def test_weighted_mixture_quantiles():
+    rng = np.random.default_rng(4)
+    mu, var = rng.uniform(50, 150, (6, 8)), rng.uniform(4, 100, (6, 8))
+    equal = mixture_quantiles(mu, var)
+    assert np.allclose(mixture_quantiles(mu, var, weights=np.full(mu.shape, 1 / 8)), equal)
+    # components of weight 0 do not count
+    both_mu, both_var = np.concatenate([mu, mu + 500], 1), np.concatenate([var, var], 1)
+    weights = np.concatenate([np.full(mu.shape, 1 / 8), np.zeros(mu.shape)], 1)
+    assert np.allclose(mixture_quantiles(both_mu, both_var, weights=weights), equal, atol=1e-6)
+    # a 30 % component far above moves the 95 % quantile there, not the 5 % one
+    weights = np.concatenate([np.full(mu.shape, 0.7 / 8), np.full(mu.shape, 0.3 / 8)], 1)
+    shifted = mixture_quantiles(both_mu, both_var, weights=weights)
+    assert np.all(shifted[:, 2] > 500) and np.allclose(shifted[:, 0], equal[:, 0], atol=25)
 
 
 def test_largest_remainder_is_exact_and_proportional():
@@ -194,7 +300,7 @@ def test_largest_remainder_is_exact_and_proportional():
     for _ in range(200):
         weights = rng.uniform(0, 5, rng.integers(1, 8))
         total = int(rng.integers(0, 1000))
-        counts = cal.largest_remainder(total, weights)
+        counts = largest_remainder(total, weights)
         assert sum(counts) == total
         if weights.sum() > 0:
             quota = total * weights / weights.sum()
@@ -202,26 +308,26 @@ def test_largest_remainder_is_exact_and_proportional():
 
 
 def test_posture_is_linear_between_quarter_midpoints_and_flat_outside():
-    calibration = cal.default_calibration(cal.DEFAULT_TEMPLATE, ["2025Q1", "2025Q2"])
-    calibration = cal.with_parameters(calibration, {"ew@2025Q1": 0.2, "ew@2025Q2": 0.4})
-    mid1, mid2 = cal.quarter_midpoint("2025Q1"), cal.quarter_midpoint("2025Q2")
-    assert cal.posture_at(calibration, mid1)["ew"] == pytest.approx(0.2)
-    assert cal.posture_at(calibration, mid2)["ew"] == pytest.approx(0.4)
-    assert cal.posture_at(calibration, mid1 + (mid2 - mid1) / 2)["ew"] == pytest.approx(0.3)
-    assert cal.posture_at(calibration, "2024-01-01")["ew"] == pytest.approx(0.2)
-    assert cal.posture_at(calibration, "2027-01-01")["ew"] == pytest.approx(0.4)
+    calibration = default_calibration(DEFAULT_TEMPLATE, ["2025Q1", "2025Q2"])
+    calibration = with_parameters(calibration, {"ew@2025Q1": 0.2, "ew@2025Q2": 0.4})
+    mid1, mid2 = quarter_midpoint("2025Q1"), quarter_midpoint("2025Q2")
+    assert posture_at(calibration, mid1)["ew"] == pytest.approx(0.2)
+    assert posture_at(calibration, mid2)["ew"] == pytest.approx(0.4)
+    assert posture_at(calibration, mid1 + (mid2 - mid1) / 2)["ew"] == pytest.approx(0.3)
+    assert posture_at(calibration, "2024-01-01")["ew"] == pytest.approx(0.2)
+    assert posture_at(calibration, "2027-01-01")["ew"] == pytest.approx(0.4)
 
 
 def test_fast_draws_match_the_models_own_sampling(tiny):
     # the replication loop draws the scenario's distributions itself (no plan rebuilt per
     # night); the model sampling the same scenario must give the same distribution
     calibration, _ = tiny
-    template = cal.load_template(calibration.template)
-    spec = cal.night_spec(template, {"date": "2025-11-01", "drone": 60}, calibration)
+    template = load_template(calibration.template)
+    spec = night_spec(template, {"date": "2025-11-01", "drone": 60}, calibration)
     assert spec.draws  # EW and pk are distributions
-    fast = cal.simulate_spec(spec, 300, seed=11)[:, 1]
+    fast = simulate_spec(spec, 300, seed=11)[:, 1]
     spec.draws = None
-    slow = cal.simulate_spec(spec, 300, seed=12)[:, 1]
+    slow = simulate_spec(spec, 300, seed=12)[:, 1]
     pooled_sd = math.sqrt((fast.var() + slow.var()) / 300)
     assert abs(fast.mean() - slow.mean()) < 4 * pooled_sd
     assert 0.7 < fast.std() / slow.std() < 1.4
@@ -232,8 +338,8 @@ def test_fast_draws_match_the_models_own_sampling(tiny):
 
 def test_calibration_file_round_trip_and_errors(tiny, tmp_path):
     calibration, path = tiny
-    again = cal.load_calibration(path)
-    assert cal.flat_parameters(again) == cal.flat_parameters(calibration)
+    again = load_calibration(path)
+    assert flat_parameters(again) == flat_parameters(calibration)
     bad = yaml.safe_load(path.read_text())
     bad["template"] = calibration.template  # absolute: the broken file is in another folder
     bad["parameters"]["mfg_pk"] = 1.5
@@ -241,23 +347,23 @@ def test_calibration_file_round_trip_and_errors(tiny, tmp_path):
     broken = tmp_path / "broken.yaml"
     broken.write_text(yaml.safe_dump(bad, sort_keys=False))
     with pytest.raises(InputError) as err:
-        cal.load_calibration(broken)
+        load_calibration(broken)
     assert f"{broken}:" in str(err.value) and "parameters.mfg_pk" in str(err.value)
     bad["parameters"]["mfg_pk"] = 0.5
     broken.write_text(yaml.safe_dump(bad, sort_keys=False))
     with pytest.raises(InputError, match=r"shahd.*not a salvo group of the template"):
-        cal.load_calibration(broken)
+        load_calibration(broken)
 
 
 def test_params_spec():
     names = ["mfg_pk", "ew@2025Q1", "ew@2025Q2", "deep.drone.slope"]
-    assert set(cal.parse_params(None, names)) == set(names)
-    free = cal.parse_params("ew@*=0.1:0.5,mfg_pk", names)
+    assert set(parse_params(None, names)) == set(names)
+    free = parse_params("ew@*=0.1:0.5,mfg_pk", names)
     assert free == {"ew@2025Q1": (0.1, 0.5), "ew@2025Q2": (0.1, 0.5), "mfg_pk": (0.02, 0.6)}
-    with pytest.raises(cal.ParamsError, match="did you mean 'mfg_pk'"):
-        cal.parse_params("mfg_pkk=0:1", names)
-    with pytest.raises(cal.ParamsError, match="low < high"):
-        cal.parse_params("mfg_pk=0.5:0.1", names)
+    with pytest.raises(ParamsError, match="did you mean 'mfg_pk'"):
+        parse_params("mfg_pkk=0:1", names)
+    with pytest.raises(ParamsError, match="low < high"):
+        parse_params("mfg_pk=0.5:0.1", names)
 
 
 # --------------------------------------------------------------------------- bad input
@@ -337,7 +443,7 @@ def test_validate_on_model_generated_nights_covers_about_90_percent(tiny):
     # integer counts, inclusive ends). Tolerance: 0.80-0.98, i.e. about -3 and +2 binomial sd.
     calibration, _ = tiny
     rows = _observe(calibration, _rows(120, seed=1), seed=1234)
-    predictions = cal.predict_nights(calibration, rows, replications=100, seed=7, workers=2)
+    predictions = predict_nights(calibration, rows, replications=100, seed=7, workers=2)
     observed = np.array([r.intercepted["drone"] for r in rows])
     inside = (observed >= predictions["p05.drone"]) & (observed <= predictions["p95.drone"])
     assert 0.80 <= inside.mean() <= 0.98, inside.mean()
@@ -354,12 +460,12 @@ def test_calibrate_recovers_known_parameters(tiny):
         "deep.drone.logit": (-4.0, 4.0),
         "deep.drone.slope": (-1.0, 4.0),
     }
-    start = cal.with_parameters(
+    start = with_parameters(
         calibration, {"ew@2025Q4": 0.5, "deep.drone.logit": -0.5, "deep.drone.slope": 2.5}
     )
-    emulator = cal.build_emulator(start, grid=SMALL_GRID, seed=3, workers=2)
-    result = cal.fit_calibration(start, rows, free, emulator, seed=3, criterion="likelihood")
-    fitted = cal.flat_parameters(result.calibration)
+    emulator = build_emulator(start, grid=SMALL_GRID, seed=3, workers=2)
+    result = fit_calibration(start, rows, free, emulator, seed=3, criterion="likelihood")
+    fitted = flat_parameters(result.calibration)
     for name in free:
         se = result.standard_errors[name]
         assert se is not None and se > 0, name
@@ -373,11 +479,11 @@ def test_calibrated_scenario_reproduces_the_reference_night():
     # calibration: 1,000 replications, mean intercepted 577 +/- 6 (drones 546 +/- 6, missiles
     # 31 +/- 3) and the observed 577 inside the 5-95 % interval. The row itemises 36 of the 40
     # missiles (30 intercepted); the other 4 (1 intercepted) are not in the dataset.
-    calibration = cal.load_calibration(CALIBRATED)
+    calibration = load_calibration(CALIBRATED)
     nights = load_nights(CALIBRATION_DATA)
-    rows = [r for r in cal.night_rows(nights) if r.date == pd.Timestamp("2025-08-21")]
+    rows = [r for r in night_rows(nights) if r.date == pd.Timestamp("2025-08-21")]
     assert rows[0].launched == {"drone": 574, "cruise": 34, "ballistic": 2, "hypersonic": 0}
-    sims = cal.predict_nights(calibration, rows, replications=1000, seed=20250821, workers=2)
+    sims = predict_nights(calibration, rows, replications=1000, seed=20250821, workers=2)
     assert abs(sims.loc[0, "mean.total"] - 577) <= 6
     assert abs(sims.loc[0, "mean.drone"] - 546) <= 6
     missiles = sims.loc[0, "mean.total"] - sims.loc[0, "mean.drone"]
