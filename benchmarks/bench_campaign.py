@@ -49,6 +49,14 @@ TARGET_REPLICATION_S = 1.0  # one 180-night replication, one core
 TARGET_BATCH_S = 180.0  # 100 replications of 180 nights on the machine's cores
 
 
+def load_average() -> float | None:
+    """The 1-minute load average (None where the OS has none): how busy the machine is."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
+
+
 def pin_to_one_core() -> str:
     """Run on CPU 0 only, where the OS allows it; say what happened."""
     try:
@@ -107,9 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     paths = sorted((ROOT / "scenarios").glob("campaign-*.yaml")) if args.all else args.campaigns
     paths = paths or [DEFAULT]
     pinned = pin_to_one_core()
+    load_before = load_average()
     print(
         f"salvo campaign benchmark: python {platform.python_version()}, numpy {np.__version__}, "
-        f"mesa {mesa.__version__}, {pinned}; seed {args.seed}; median of {repeat}",
+        f"mesa {mesa.__version__}, {pinned}; seed {args.seed}; median of {repeat}; "
+        f"load average {load_before}",
         flush=True,
     )
 
@@ -164,9 +174,11 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     night_s = statistics.median(night_times)
+    load_after = load_average()
     print(
         f"reference night over the run: median {night_s * 1e3:.1f} ms, "
-        f"min {min(night_times) * 1e3:.1f} ms; 'x night' = campaign / reference night"
+        f"min {min(night_times) * 1e3:.1f} ms; 'x night' = campaign / reference night; "
+        f"load average {load_before} -> {load_after}"
     )
 
     if args.replications > 0:
@@ -187,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             "mesa": mesa.__version__,
             "platform": platform.platform(),
             "pinned": pinned,
+            "load_average": [load_before, load_after],
             "seed": args.seed,
             "reference_night_ms": night_s * 1e3,
             "reference_night_ms_all": [t * 1e3 for t in night_times],

@@ -47,6 +47,14 @@ TARGET_SPEEDUP = 200.0  # time-stepped reference / salvo on the reference night
 TARGET_BIG_NIGHT_MS = 500.0  # one 10,000-threat night
 
 
+def load_average() -> float | None:
+    """The 1-minute load average (None where the OS has none): how busy the machine is."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
+
+
 def pin_to_one_core() -> str:
     """Run on CPU 0 only, where the OS allows it; say what happened."""
     try:
@@ -124,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     repeat = 3 if args.quick else max(1, args.repeat)
     scale_repeat = 1 if args.quick else max(1, min(3, repeat))
     pinned = pin_to_one_core()
+    load_before = load_average()
 
     loaded = load_yaml(REFERENCE)
     reference = scaled_scenario(loaded)
@@ -131,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     n_threats, n_units = sizes(reference)
     print(
         f"salvo night benchmark: python {platform.python_version()}, numpy {np.__version__}, "
-        f"mesa {mesa.__version__}, {pinned}; seed {seed}"
+        f"mesa {mesa.__version__}, {pinned}; seed {seed}; load average {load_before}"
     )
 
     # (a) the reference night with salvo
@@ -202,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
         f"(min {min(big_times) * 1e3:.1f} ms)"
     )
 
+    load_after = load_average()
+    print(f"  load average {load_before} at the start, {load_after} at the end")
+
     salvo_counts = salvo_results[0].counts
     stepped_counts = stepped_results[0]
     print(
@@ -231,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
             "mesa": mesa.__version__,
             "platform": platform.platform(),
             "pinned": pinned,
+            "load_average": [load_before, load_after],
             "seed": seed,
             "reference": {
                 "threats": n_threats,

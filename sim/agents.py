@@ -2,7 +2,7 @@
 
 Each agent is a light view of one row of the night's columnar state (held by the model,
 so geometry and the engagement core stay vectorised): it answers what it is, where it
-is and what happened to it, and that is all.
+is and what happened to it, and that is all. The model makes them when first asked for.
 """
 
 from __future__ import annotations
@@ -114,18 +114,33 @@ class DefenceUnit(mesa.Agent):
 class Target(mesa.Agent):
     """A city or facility; leakers that reach it may hit it and cause damage."""
 
-    def __init__(self, model: NightModel, target_id: str) -> None:
+    def __init__(self, model: NightModel, index: int) -> None:
         super().__init__(model)
-        self.target_id = target_id
-        self.hits = 0
-        self.killed = 0
-        self.injured = 0
-        self.buildings = 0
+        self.index = int(index)
+        self.target_id: str = list(model.scenario.targets)[self.index]
 
-    def take_hits(self, hits: int, rng: np.random.Generator) -> None:
-        """Turn hits into killed, injured and damaged buildings (Poisson per hit)."""
-        damage = self.model.scenario.targets[self.target_id].damage
-        self.hits = int(hits)
-        self.killed = int(rng.poisson(damage.killed_per_hit * hits))
-        self.injured = int(rng.poisson(damage.injured_per_hit * hits))
-        self.buildings = int(rng.poisson(damage.buildings_per_hit * hits))
+    @property
+    def hits(self) -> int:
+        """Leakers that hit it (0 before the night is run)."""
+        return int(self.model.target_hits[self.index])
+
+    @property
+    def killed(self) -> int:
+        """People killed."""
+        return int(self.model.target_damage[self.index, 0])
+
+    @property
+    def injured(self) -> int:
+        """People injured."""
+        return int(self.model.target_damage[self.index, 1])
+
+    @property
+    def buildings(self) -> int:
+        """Buildings damaged."""
+        return int(self.model.target_damage[self.index, 2])
+
+
+def draw_damage(rates: np.ndarray, hits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Killed, injured and damaged buildings of each target from its hits, Poisson with the
+    target's means per hit (`NightPlan.damage_rates`): (targets, 3), drawn target by target."""
+    return rng.poisson(rates * np.asarray(hits)[:, None])

@@ -55,6 +55,9 @@ def largest_remainder(total: int, weights: np.ndarray) -> np.ndarray:
     """
     w = np.asarray(weights, dtype=float)
     out = np.zeros(len(w), dtype=np.int64)
+    if len(w) == 1:  # the general case gives the same, slower
+        out[0] = total if total > 0 and w[0] > 0 else 0
+        return out
     s = w.sum()
     if total <= 0 or s <= 0:
         return out
@@ -79,9 +82,11 @@ def _ramp_fraction(ramp: Ramp, days_in: int) -> float:
     return min(1.0, ramp.start_fraction + (1.0 - ramp.start_fraction) * days_in / ramp.ramp_days)
 
 
-def _books(prefix: str, names: list[str], values: np.ndarray) -> dict[str, int]:
-    """`{prefix.name: value}` columns of one row."""
-    return {f"{prefix}.{n}": int(v) for n, v in zip(names, values.tolist(), strict=True)}
+_TRACKED_BOOKS = ("stock_start", "produced", "delivered", "loaded", "held", "stock")
+_ATTACKER_BOOKS = (
+    "attacker_stock_start", "attacker_produced", "attacker_launched", "attacker_stock"
+)  # fmt: skip
+_CLASS_COLUMNS = tuple(f"{o}.{c}" for o in ("launched", "intercepted", "leaked") for c in CLASSES)
 
 
 def _release(model: mesa.Model) -> None:
@@ -391,7 +396,9 @@ class Defender(mesa.Agent):
             for t in self.tracked
         ]
         self.ran_out_day = np.full(size, -1, dtype=np.int64)
+        self.hold_classes = [np.flatnonzero(mask) for mask in self.hold_mask]
         self.units_of = [np.flatnonzero(setup.unit_tracked == k) for k in range(size)]
+        self.unit_tracked = setup.unit_tracked
 
     def allot_budget(self, day: int) -> float:
         """Allot the month's budget and place orders; return the money spent today."""
@@ -439,28 +446,35 @@ class Defender(mesa.Agent):
         magazine = np.where(active, base["magazine"], 0)
         reserve = np.where(active, base["reserve"], 0)
         radius = np.where(active[:, None], base["radius_km"], 0.0)
-        loaded = np.zeros(len(self.tracked), dtype=np.int64)
-        held = np.zeros(len(self.tracked), dtype=bool)
-        for k, units in enumerate(self.units_of):
-            idx = units[active[units]]
-            if len(idx) == 0:
-                continue
-            available = int(self.stock[k])
-            if self.max_rounds[k] is not None:
-                available = min(available, self.max_rounds[k])
-            full = magazine[idx] + reserve[idx]
-            if full.sum() > available:
-                q, r = divmod(available, len(idx))
-                give = np.full(len(idx), q, dtype=np.int64)
-                give[:r] += 1
-                give = np.minimum(give, full)
-                cap = base["magazine"][idx]
-                magazine[idx] = np.minimum(cap, give)
-                reserve[idx] = give - magazine[idx]
-            loaded[k] = int((magazine[idx] + reserve[idx]).sum())
-            if self.hold_below[k] > 0 and self.stock[k] < self.hold_below[k] * self.start_stock[k]:
-                held[k] = True
-                radius[np.ix_(idx, np.flatnonzero(self.hold_mask[k]))] = 0.0
+        size = len(self.tracked)
+        # template loads and active units by type; only types short of rounds are rationed
+        code = np.where(active, self.unit_tracked, -1)
+        counted = code >= 0
+        n_active = np.bincount(code[counted], minlength=size)
+        full = np.bincount(code[counted], weights=(magazine + reserve)[counted], minlength=size)
+        available = self.stock.copy()
+        for k, cap in enumerate(self.max_rounds):
+            if cap is not None:
+                available[k] = min(available[k], cap)
+        for k in np.flatnonzero((n_active > 0) & (full > available)).tolist():
+            idx = self.units_of[k][active[self.units_of[k]]]
+            q, r = divmod(int(available[k]), len(idx))
+            give = np.full(len(idx), q, dtype=np.int64)
+            give[:r] += 1
+            give = np.minimum(give, magazine[idx] + reserve[idx])
+            magazine[idx] = np.minimum(base["magazine"][idx], give)
+            reserve[idx] = give - magazine[idx]
+        loaded = np.bincount(
+            code[counted], weights=(magazine + reserve)[counted], minlength=size
+        ).astype(np.int64)
+        held = (
+            (n_active > 0)
+            & (self.hold_below > 0)
+            & (self.stock < self.hold_below * self.start_stock)
+        )
+        for k in np.flatnonzero(held).tolist():
+            idx = self.units_of[k][active[self.units_of[k]]]
+            radius[idx[:, None], self.hold_classes[k]] = 0.0
         columns = {"magazine": magazine, "reserve": reserve, "radius_km": radius}
         return columns, loaded, held
 
@@ -509,6 +523,16 @@ class CampaignModel(mesa.Model):
         self.balance = campaign.drone_balance
         self._base: dict[str, np.ndarray] | None = None
         self.rows: list[dict] = []
+        # the per-night table's `<book>.<type>` column names, made once
+        setup = self.setup
+        names = {"spent": setup.defence_types}
+        names.update((b, setup.tracked) for b in _TRACKED_BOOKS)
+        names.update((b, setup.threat_types) for b in _ATTACKER_BOOKS)
+        self._keys = {book: [f"{book}.{n}" for n in types] for book, types in names.items()}
+
+    def _books(self, row: dict, book: str, values: np.ndarray) -> None:
+        """Add `{book.type: value}` columns (whole numbers) to a night's row."""
+        row.update(zip(self._keys[book], values.astype(np.int64).tolist(), strict=True))
 
     # ---- per-day pieces
 
@@ -655,19 +679,18 @@ class CampaignModel(mesa.Model):
                 "active_units": int(active.sum()),
             }
         )
-        tracked = setup.tracked
-        row.update(_books("stock_start", tracked, stock_start))
-        row.update(_books("produced", tracked, produced))
-        row.update(_books("delivered", tracked, delivered))
-        row.update(_books("loaded", tracked, loaded))
-        row.update({f"held.{t}": bool(h) for t, h in zip(tracked, held, strict=True)})
-        row.update(_books("stock", tracked, defender.stock))
-        row.update(_books("spent", setup.defence_types, spent_all))
-        threats = setup.threat_types
-        row.update(_books("attacker_stock_start", threats, attacker_stock_start))
-        row.update(_books("attacker_produced", threats, made))
-        row.update(_books("attacker_launched", threats, launch))
-        row.update(_books("attacker_stock", threats, attacker.stock))
+        books = self._books
+        books(row, "stock_start", stock_start)
+        books(row, "produced", produced)
+        books(row, "delivered", delivered)
+        books(row, "loaded", loaded)
+        row.update(zip(self._keys["held"], held.tolist(), strict=True))
+        books(row, "stock", defender.stock)
+        books(row, "spent", spent_all)
+        books(row, "attacker_stock_start", attacker_stock_start)
+        books(row, "attacker_produced", made)
+        books(row, "attacker_launched", launch)
+        books(row, "attacker_stock", attacker.stock)
         defender_base = self.balance.defender_frontline_per_day
         row["interceptor_drones_made"] = interceptors
         row["frontline_drones_made"] = frontline
@@ -708,9 +731,7 @@ class CampaignModel(mesa.Model):
             "cost_exchange": defender_cost / attacker_cost if attacker_cost else math.nan,
             "cost_per_intercept_usd": defender_cost / intercepted if intercepted else math.nan,
         }
-        for outcome in ("launched", "intercepted", "leaked"):
-            for cls in CLASSES:
-                row[f"{outcome}.{cls}"] = c[f"{outcome}.{cls}"]
+        row.update((key, c[key]) for key in _CLASS_COLUMNS)
         return row
 
     # ---- the whole campaign

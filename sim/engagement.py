@@ -17,6 +17,8 @@ any vectorised alternative, and it is exact in continuous time.
 from __future__ import annotations
 
 import heapq
+import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,21 +35,24 @@ _EPS = 1e-9
 
 
 class UniformStream:
-    """Uniform(0, 1) draws from a Generator, fetched in blocks (one Python call per draw)."""
+    """Uniform(0, 1) draws from a Generator, fetched in blocks of `block` as they are needed.
+
+    Call it for one draw, or take `next` of `draws` in a hot loop (no Python call per draw).
+    """
 
     def __init__(self, rng: np.random.Generator, block: int = 2048) -> None:
-        self._rng = rng
-        self._block = block
-        self._buffer: list[float] = []
-        self._next = 0
+        self.draws: Iterator[float] = itertools.chain.from_iterable(_chunks(rng, block))
 
     def __call__(self) -> float:
-        if self._next == len(self._buffer):
-            self._buffer = self._rng.random(self._block).tolist()
-            self._next = 0
-        value = self._buffer[self._next]
-        self._next += 1
-        return value
+        return next(self.draws)
+
+
+def _chunks(rng: np.random.Generator, block: int, chunk: int = 256) -> Iterator[list[float]]:
+    """Blocks of uniforms from `rng`, handed out as lists of `chunk` (made only when reached)."""
+    while True:
+        values = rng.random(block)
+        for start in range(0, block, chunk):
+            yield values[start : start + chunk].tolist()
 
 
 @dataclass
@@ -104,8 +109,13 @@ def run_engagements(
     uniform: UniformStream,
     *,
     log_shots: bool = False,
+    cache: dict | None = None,
 ) -> EngagementOutcome:
-    """Walk all engagement opportunities of one night in time order."""
+    """Walk all engagement opportunities of one night in time order.
+
+    `cache` (a dict kept by the caller, e.g. the night's plan) holds the Python lists of
+    unit parameters between nights that pass the same arrays, so they are made once.
+    """
     n_threats = len(threats.cls)
     n_units = len(units.channels)
     state = [FLYING] * n_threats
@@ -122,20 +132,23 @@ def run_engagements(
     is_decoy = threats.is_decoy.tolist()
     susceptibility = threats.ew_susceptibility.tolist()
 
-    pk = units.pk.tolist()
-    supp = units.suppression.tolist()
-    free = units.channels.astype(int).tolist()
-    mag = units.magazine.astype(int).tolist()
-    capacity = list(mag)
-    reserve = units.reserve.astype(int).tolist()
-    reload_s = units.reload_s.tolist()
-    engage_s = units.engage_s.tolist()
-    shots_per = units.shots.astype(int).tolist()
-    sls = units.shoot_look_shoot.tolist()
-    queues = units.queue.tolist()
-    discrimination = units.decoy_discrimination.tolist()
-    is_ew = units.is_ew.tolist()
-    waiting: list[list[tuple[float, int]]] = [[] for _ in range(n_units)]
+    def listed(name: str, as_int: bool = False) -> list:
+        return _listed(cache, name, getattr(units, name), as_int)
+
+    pk = listed("pk")
+    supp = listed("suppression")
+    free = list(listed("channels", True))  # lists the loop changes are copies
+    mag = list(listed("magazine", True))
+    capacity = listed("magazine", True)
+    reserve = list(listed("reserve", True))
+    reload_s = listed("reload_s")
+    engage_s = listed("engage_s")
+    shots_per = listed("shots", True)
+    sls = listed("shoot_look_shoot")
+    queues = listed("queue")
+    discrimination = listed("decoy_discrimination")
+    is_ew = listed("is_ew")
+    waiting: dict[int, list[tuple[float, int]]] = {}  # per unit, made when first needed
     shot_log: list[tuple[float, int, int, int]] = []
 
     # the first kill assessment can come `reaction_s` after entry, so the first round is fired
@@ -154,11 +167,14 @@ def run_engagements(
     order = candidates[np.argsort(t_open[candidates], kind="stable")]
     open_order = order.tolist()
     open_times = t_open[order].tolist()
+    open_threat = window_threat[order].tolist()
+    open_unit = window_unit[order].tolist()
     heap: list[tuple[float, int, int, int, int]] = []  # (time, kind, seq, a, b)
-    seq = 0
+    seq = itertools.count(1)  # ties in time and kind go in the order events were made
+    push, pop = heapq.heappush, heapq.heappop
+    draw = uniform.draws.__next__ if isinstance(uniform, UniformStream) else uniform
 
     def engage(u: int, w: int, t: float) -> bool:
-        nonlocal seq
         if free[u] <= 0 or mag[u] <= 0 or t + engage_s[u] > w_out[w] + _EPS:
             return False
         rounds = shots_per[u] if shots_per[u] <= mag[u] else mag[u]
@@ -168,26 +184,23 @@ def run_engagements(
         engagements[u] += 1
         if log_shots:
             shot_log.append((t, u, w_threat[w], rounds))
-        seq += 1
-        heapq.heappush(heap, (t + engage_s[u], _RESOLVE, seq, w, rounds))
+        push(heap, (t + engage_s[u], _RESOLVE, next(seq), w, rounds))
         if mag[u] == 0 and reserve[u] > 0:
-            seq += 1
-            heapq.heappush(heap, (t + reload_s[u], _RELOAD, seq, u, 0))
+            push(heap, (t + reload_s[u], _RELOAD, next(seq), u, 0))
         return True
 
     def serve_waiting(u: int, t: float) -> None:
         queue = waiting[u]
         while queue and free[u] > 0 and mag[u] > 0:
-            _, w = heapq.heappop(queue)
+            _, w = pop(queue)
             i = w_threat[w]
             if state[i] == FLYING and t < t_stop[i]:
                 engage(u, w, t)
 
-    k = 0
-    n_open = len(open_order)
-    while k < n_open or heap:
-        if heap and (k >= n_open or heap[0][0] <= open_times[k]):
-            t, kind, _, a, b = heapq.heappop(heap)
+    def run_events(until: float) -> None:
+        """Resolve engagements and finish reloads due at or before `until`, in time order."""
+        while heap and heap[0][0] <= until:
+            t, kind, _, a, b = pop(heap)
             if kind == _RESOLVE:
                 w, rounds = a, b
                 u = w_unit[w]
@@ -195,39 +208,38 @@ def run_engagements(
                 free[u] += 1
                 if state[i] == FLYING and t < t_stop[i]:
                     p_kill = 1.0 - (1.0 - pk[u][cls[i]]) ** rounds
-                    if uniform() < p_kill:
+                    if draw() < p_kill:
                         state[i] = SHOT_DOWN
                         killer[i] = u
                         t_state[i] = t
                     elif sls[u] and not engage(u, w, t) and queues[u]:
-                        heapq.heappush(waiting[u], (w_out[w], w))
-                serve_waiting(u, t)
+                        push(waiting.setdefault(u, []), (w_out[w], w))
             else:  # reload complete
                 u = a
                 load = capacity[u] if capacity[u] <= reserve[u] else reserve[u]
                 mag[u] += load
                 reserve[u] -= load
+            if waiting.get(u):
                 serve_waiting(u, t)
-            continue
 
-        w = open_order[k]
-        t = open_times[k]
-        k += 1
-        i = w_threat[w]
-        if state[i] != FLYING or t >= t_stop[i]:
+    # opportunities in time order; events due at the same time or earlier go first
+    for w, t, i, u in zip(open_order, open_times, open_threat, open_unit, strict=True):
+        if heap and heap[0][0] <= t:
+            run_events(t)
+        if state[i] != FLYING:  # (useful opportunities open before their threat stops)
             continue
-        u = w_unit[w]
         if is_ew[u]:
             p = supp[u][cls[i]] * susceptibility[i]
-            if p > 0.0 and uniform() < p:
+            if p > 0.0 and draw() < p:
                 state[i] = SUPPRESSED
                 killer[i] = u
                 t_state[i] = t
             continue
-        if is_decoy[i] and discrimination[u] > 0.0 and uniform() < discrimination[u]:
+        if is_decoy[i] and discrimination[u] > 0.0 and draw() < discrimination[u]:
             continue
         if not engage(u, w, t) and queues[u] and t + engage_s[u] <= w_out[w] + _EPS:
-            heapq.heappush(waiting[u], (w_out[w], w))
+            push(waiting.setdefault(u, []), (w_out[w], w))
+    run_events(float("inf"))
 
     return EngagementOutcome(
         state=np.asarray(state, dtype=np.int8),
@@ -238,3 +250,18 @@ def run_engagements(
         magazine_left=np.asarray(mag, dtype=np.int64) + np.asarray(reserve, dtype=np.int64),
         shot_log=shot_log,
     )
+
+
+def _listed(cache: dict | None, name: str, array: np.ndarray, as_int: bool) -> list:
+    """`array` as a Python list (of ints if `as_int`), from `cache` while it is the same array.
+
+    The cached list is shared: callers copy it before changing it.
+    """
+    if cache is not None:
+        hit = cache.get(name)
+        if hit is not None and hit[0] is array:
+            return hit[1]
+    values = (array.astype(int) if as_int else array).tolist()
+    if cache is not None:
+        cache[name] = (array, values)
+    return values

@@ -16,13 +16,14 @@ import numpy as np
 from mesa.agent import AgentSet
 
 from sim import geo
-from sim.agents import DefenceUnit, Target, Threat
+from sim.agents import DefenceUnit, Target, Threat, draw_damage
 from sim.engagement import (
     FAILED,
     FLYING,
     LEAKED,
     NO_UNIT,
     OUTCOMES,
+    SHOT_DOWN,
     STATE_NAMES,
     SUPPRESSED,
     EngagementOutcome,
@@ -64,6 +65,8 @@ class NightResult:
 class NightModel(mesa.Model):
     """One night: threats fly their routes, defence units engage them, leakers hit targets."""
 
+    _views_pending = False  # agents still to be made (see `_views`)
+
     def __init__(
         self,
         scenario: Scenario,
@@ -81,8 +84,9 @@ class NightModel(mesa.Model):
         Per-night overrides, for callers that run many nights of one scenario (campaigns):
         `counts` replaces salvo group counts (`build_threats`), `unit_columns` per-unit
         parameter columns such as `magazine`, `reserve` and `radius_km` (`build_units`);
-        `agent_views=False` skips the Threat and DefenceUnit agents (light views of the
-        columnar state the engagement core uses; the night and its result are the same).
+        `agent_views=False` never makes the Threat, DefenceUnit and Target agents (light
+        views of the night's columns, otherwise made when first asked for; the night and its
+        result are the same either way).
         Left at their defaults they change nothing.
         """
         if rng is None:
@@ -94,6 +98,7 @@ class NightModel(mesa.Model):
             plan = None
         self.scenario = scenario
         self.log_shots = log_shots
+        self._shared_plan = plan is not None
         self.plan = plan if plan is not None else NightPlan.from_scenario(scenario)
         self.projection = self.plan.projection
         self.threat_batch = build_threats(scenario, self.plan, self.rng, counts=counts)
@@ -104,20 +109,65 @@ class NightModel(mesa.Model):
         self.threat_end_time = np.full(n_threats, np.nan)
         self.threat_hit = np.zeros(n_threats, dtype=bool)  # leakers that hit their target
         self.unit_shots = np.zeros(n_units, dtype=np.int64)
-        if agent_views:
-            for i in range(n_threats):
-                Threat(self, i)
-            for u in range(n_units):
-                DefenceUnit(self, u)
-        for target_id in scenario.targets:
-            Target(self, target_id)
-        empty = AgentSet([], random=self.random)
-        self.threats = self.agents_by_type.get(Threat, empty)
-        self.units = self.agents_by_type.get(DefenceUnit, empty)
-        self.targets = self.agents_by_type.get(Target, empty)
+        self.target_hits = np.zeros(len(scenario.targets), dtype=np.int64)
+        self.target_damage = np.zeros((len(scenario.targets), 3), dtype=np.int64)
+        # the agents (views of these columns) are made when first asked for (`_views`)
+        self._views_pending = agent_views
         self.outcome: EngagementOutcome | None = None
         self.windows: geo.Windows | None = None
         self.result: NightResult | None = None
+
+    @property
+    def agents(self) -> AgentSet:
+        """Every agent of the night (Mesa's AgentSet), views included."""
+        self._views()
+        return super().agents
+
+    @property
+    def agents_by_type(self) -> dict[type[mesa.Agent], AgentSet]:
+        """The night's AgentSets by agent class, views included."""
+        self._views()
+        return super().agents_by_type
+
+    @property
+    def agent_types(self) -> list[type]:
+        """The agent classes of the night, views included."""
+        self._views()
+        return super().agent_types
+
+    @property
+    def threats(self) -> AgentSet:
+        """The Threat agents (views of the threat columns), one per threat."""
+        return self.agents_by_type.get(Threat, AgentSet([], random=self.random))
+
+    @property
+    def units(self) -> AgentSet:
+        """The DefenceUnit agents (views of the unit columns), one per unit."""
+        return self.agents_by_type.get(DefenceUnit, AgentSet([], random=self.random))
+
+    @property
+    def targets(self) -> AgentSet:
+        """The Target agents (views of the target columns), one per scenario target."""
+        return self.agents_by_type.get(Target, AgentSet([], random=self.random))
+
+    def _views(self) -> None:
+        """Make the Threat, DefenceUnit and Target agents on first use.
+
+        They hold no state of their own (each reads its row of the columns), so making them
+        later changes nothing but when the cost is paid; a night nobody inspects, as in
+        replications and campaigns, never pays it.
+        """
+        if not self._views_pending:
+            return
+        self._views_pending = False
+        for i in range(len(self.threat_batch)):
+            Threat(self, i)
+        for u in range(len(self.unit_batch)):
+            DefenceUnit(self, u)
+        for k in range(len(self.target_hits)):
+            Target(self, k)
+        if self.result is not None:  # see step(): a night that has run keeps no id counter
+            mesa.Agent._ids.pop(self, None)
 
     def step(self) -> None:
         """Run the whole night (continuous time inside), then settle every threat."""
@@ -125,8 +175,16 @@ class NightModel(mesa.Model):
             return
         threats, units = self.threat_batch, self.unit_batch
         legs = threats.legs
+        reach = units.radius_km.max(axis=1, initial=0.0)
+        # a shared plan keeps the index of the units that never move; a night's own plan
+        # is used once, so its index is built in one go
+        index = (
+            self.plan.unit_index(units.xy, reach)
+            if self._shared_plan
+            else geo.unit_index(units.xy, reach)
+        )
         self.windows = geo.envelope_windows(
-            legs, threats.cls[legs.threat], units.xy, units.radius_km
+            legs, threats.cls[legs.threat], units.xy, units.radius_km, index
         )
         self.outcome = run_engagements(
             self.windows.threat,
@@ -157,13 +215,14 @@ class NightModel(mesa.Model):
             ),
             UniformStream(self.rng),
             log_shots=self.log_shots,
+            cache=self.plan.cache.setdefault("engagement", {}),
         )
         self._settle()
         self.result = self._tally()
         self.running = False
         # Mesa 3.3 numbers agents from a class-level dict keyed by model (Agent._ids), which
         # keeps every model that ever made an agent alive for the life of the process (~0.7 MB
-        # a night); no agent is made after the night has run, so its counter can go
+        # a night); agents made after the night has run release it again (`_views`)
         mesa.Agent._ids.pop(self, None)
 
     def run(self) -> NightResult:
@@ -199,21 +258,9 @@ class NightModel(mesa.Model):
             self.threat_state.astype(np.int64) * n_classes + threats.cls,
             minlength=len(STATE_NAMES) * n_classes,
         ).reshape(len(STATE_NAMES), n_classes)
-        launched = table.sum(axis=0)
-        counts: dict[str, int] = {}
-        per_outcome = {
-            "launched": launched,
-            "shot_down": table[1],
-            "suppressed": table[2],
-            "leaked": table[3],
-            "failed": table[4],
-            "intercepted": table[1] + table[2],
-        }
-        for outcome in OUTCOMES:
-            values = per_outcome[outcome]
-            for k, cls in enumerate(CLASSES):
-                counts[f"{outcome}.{cls}"] = int(values[k])
-            counts[f"{outcome}.total"] = int(values.sum())
+        # rows in OUTCOMES order (launched, each final state, intercepted), then the totals
+        rows = _OUTCOME_ROWS @ table @ _WITH_TOTAL
+        counts = dict(zip(_COUNT_KEYS, rows.ravel().tolist(), strict=True))
 
         # hits: leakers that are not decoys hit with their type's accuracy
         leaked = self.threat_state == LEAKED
@@ -221,29 +268,42 @@ class NightModel(mesa.Model):
         hit = leaked & (threats.cls != DECOY) & (draws < threats.accuracy)
         self.threat_hit = hit
         hits_by_target = np.bincount(threats.target[hit], minlength=len(self.scenario.targets))
-        targets: dict[str, dict[str, int]] = {}
-        for agent in self.targets:
-            k = list(self.scenario.targets).index(agent.target_id)
-            agent.take_hits(int(hits_by_target[k]), self.rng)
-            targets[agent.target_id] = {
-                "hits": agent.hits,
-                "killed": agent.killed,
-                "injured": agent.injured,
-                "buildings": agent.buildings,
-            }
+        self.target_hits = hits_by_target
+        self.target_damage = draw_damage(self.plan.damage_rates, hits_by_target, self.rng)
+        targets = {
+            target_id: {"hits": hits, "killed": killed, "injured": injured, "buildings": built}
+            for target_id, hits, (killed, injured, built) in zip(
+                self.scenario.targets,
+                hits_by_target.tolist(),
+                self.target_damage.tolist(),
+                strict=True,
+            )
+        }
 
-        defence: dict[str, dict[str, float]] = {}
-        unit_type = np.array(units.type_ids, dtype=object)[units.group] if len(units) else []
         credited = self.threat_killer[self.threat_killer != NO_UNIT]
         kills_per_unit = np.bincount(credited, minlength=len(units))
         cost_per_unit = self.unit_shots * units.cost_per_shot_usd
-        for type_id in dict.fromkeys(units.type_ids):
-            mask = unit_type == type_id
-            defence[type_id] = {
-                "shots": int(self.unit_shots[mask].sum()),
-                "kills": int(kills_per_unit[mask].sum()),
-                "cost_usd": float(cost_per_unit[mask].sum()),
-            }
+        # per defence type: its units' rounds, kills and cost (the cost summed over the same
+        # units in the same order as a masked sum, and only for types that fired)
+        type_ids = list(dict.fromkeys(units.type_ids))
+        group_type = np.array([type_ids.index(t) for t in units.type_ids], dtype=np.int64)
+        unit_type = group_type[units.group] if len(units) else np.empty(0, dtype=np.int64)
+        shots = np.bincount(unit_type, weights=self.unit_shots, minlength=len(type_ids))
+        kills = np.bincount(unit_type, weights=kills_per_unit, minlength=len(type_ids))
+        cost = [
+            float(cost_per_unit[unit_type == k].sum()) if fired else 0.0
+            for k, fired in enumerate((shots > 0).tolist())
+        ]
+        defence = {
+            type_id: {"shots": n, "kills": killed, "cost_usd": usd}
+            for type_id, n, killed, usd in zip(
+                type_ids,
+                shots.astype(np.int64).tolist(),
+                kills.astype(np.int64).tolist(),
+                cost,
+                strict=True,
+            )
+        }
         return NightResult(
             counts=counts,
             defence=defence,
@@ -251,6 +311,20 @@ class NightModel(mesa.Model):
             attacker_cost_usd=float(threats.cost_usd.sum()),
             defender_cost_usd=float(cost_per_unit.sum()),
         )
+
+
+# OUTCOMES rows from the (state x class) table: launched = every state, each final state,
+# intercepted = shot down + suppressed; and the class columns followed by their total
+_STATES = np.eye(len(STATE_NAMES), dtype=np.int64)
+_OUTCOME_ROWS = np.vstack(
+    [_STATES.sum(axis=0), _STATES[1:], _STATES[SHOT_DOWN] + _STATES[SUPPRESSED]]
+)
+_WITH_TOTAL = np.hstack(
+    [np.eye(len(CLASSES), dtype=np.int64), np.ones((len(CLASSES), 1), np.int64)]
+)
+# the keys of NightResult.counts in the order `_tally` fills them (OUTCOMES is launched, the
+# final states after flying in STATE_NAMES order, intercepted)
+_COUNT_KEYS = tuple(f"{o}.{c}" for o in OUTCOMES for c in (*CLASSES, "total"))
 
 
 def run_night(
