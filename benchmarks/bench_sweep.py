@@ -171,7 +171,7 @@ class WorkerMemory(threading.Thread):
 
 def one_sweep(replications: int) -> dict[str, float]:
     """A whole sweep in this process (called in a fresh child by `sweep_in_child`)."""
-    from sim import experiment
+    from sim import experiment, sweep
 
     sampler = WorkerMemory()
     sampler.start()
@@ -179,7 +179,7 @@ def one_sweep(replications: int) -> dict[str, float]:
         file = write_experiment(Path(tmp), replications)
         prepared = experiment.prepare(file)
         started = time.perf_counter()
-        experiment.run_sweep(prepared, Path(tmp) / "out", workers=2, progress=False)
+        sweep.run_sweep(prepared, Path(tmp) / "out", workers=2, progress=False)
         wall = time.perf_counter() - started
     sampler.stop.set()
     sampler.join()

@@ -39,7 +39,7 @@ import pyarrow as pa
 import pyarrow.feather as feather
 import pyarrow.parquet as pq
 
-from sim import experiment, results
+from sim import experiment, results, sweep
 from sim import scenario as sc
 from sim.campaign import CampaignSetup, run_campaign
 from sim.campaign_scenario import Campaign, load_campaign
@@ -265,7 +265,7 @@ def run(
     """Run every replication of a campaign not yet saved in `out`, then write the outputs.
 
     An existing `out` is refused without `resume`/`force` (ResultsFolderError), as is, with
-    `resume`, a folder of other inputs. Ctrl-C raises `sim.experiment.SweepInterrupted` after
+    `resume`, a folder of other inputs. Ctrl-C raises `sim.sweep.SweepInterrupted` after
     stopping the workers; what finished is kept for `resume`.
     """
     out = Path(out)
@@ -282,12 +282,12 @@ def run(
         return _save_totals(store, chunk)
 
     def complete() -> CampaignResult:
-        manifest = experiment.read_json(out / results.MANIFEST_FILE) or {}
-        summary = experiment.read_json(out / results.SUMMARY_FILE) or {}
+        manifest = sweep.read_json(out / results.MANIFEST_FILE) or {}
+        summary = sweep.read_json(out / results.SUMMARY_FILE) or {}
         files = list((manifest.get("campaign") or {}).get("files", []))
         return CampaignResult(out, summary, manifest, 0, already_complete=True, files=files)
 
-    return experiment.run_resumable(
+    return sweep.run_resumable(
         out,
         fingerprint=prepared.fingerprint,
         name=prepared.name,
@@ -302,7 +302,7 @@ def run(
         on_open=open_nights,
         complete=complete,
         finalise=lambda chunks: _finalise_campaign(prepared, out, chunks, nights),
-        options=experiment.RunOptions(workers, dask, resume, force, progress, chunk_size),
+        options=sweep.RunOptions(workers, dask, resume, force, progress, chunk_size),
         command="campaign",
         section="campaign",
         inputs="campaign, template, seed or replications",
@@ -427,7 +427,7 @@ def summary_json(prepared: PreparedCampaign, stats: dict[str, dict[str, float]])
 def _finalise_campaign(
     prepared: PreparedCampaign,
     out: Path,
-    chunks: experiment.ChunkRun,
+    chunks: sweep.ChunkRun,
     nights_store: results.ChunkStore,
 ) -> CampaignResult:
     """Chunks -> nights.parquet, runs.parquet, summary.csv, summary.json, manifest.json."""
@@ -599,9 +599,9 @@ def run_campaign_sweep(
     progress: bool = True,
     chunk_size: int | None = None,
     command: str = "sweep",
-) -> experiment.SweepResult:
-    """`sim.experiment.run_sweep` for an experiment whose design points are campaigns."""
-    return experiment.run_resumable(
+) -> sweep.SweepResult:
+    """`sim.sweep.run_sweep` for an experiment whose design points are campaigns."""
+    return sweep.run_resumable(
         out,
         fingerprint=prepared.fingerprint,
         name=prepared.name,
@@ -613,9 +613,9 @@ def run_campaign_sweep(
             prepared.pickled_scenario(point), point, prepared.seed, block, keep_nights=False
         ),
         save=_save_totals,
-        complete=lambda: experiment._complete_result(out),
+        complete=lambda: sweep._complete_result(out),
         finalise=lambda chunks: _finalise_sweep(prepared, out, chunks, command=command),
-        options=experiment.RunOptions(workers, dask, resume, force, progress, chunk_size),
+        options=sweep.RunOptions(workers, dask, resume, force, progress, chunk_size),
         inputs="experiment, campaign, template, seed or replications",
     )
 
@@ -623,22 +623,22 @@ def run_campaign_sweep(
 def _finalise_sweep(
     prepared: experiment.PreparedExperiment,
     out: Path,
-    chunks: experiment.ChunkRun,
+    chunks: sweep.ChunkRun,
     *,
     command: str,
-) -> experiment.SweepResult:
+) -> sweep.SweepResult:
     """Chunks -> runs.parquet, summary.csv, parameters.csv, sensitivity.csv, manifest.json."""
     n_points, reps = len(prepared.points), prepared.replications
-    head = experiment.HEAD_COLUMNS
+    head = sweep.HEAD_COLUMNS
     totals = [(n, t) for n, t in chunks.store.columns() if n not in dict(head)]
-    schema, converters = experiment.design_schema(prepared, head, totals)
+    schema, converters = sweep.design_schema(prepared, head, totals)
     files = chunks.store.files()
     tables, summary_rows = [], []
     for point in range(n_points):
         chunk = results.ChunkStore.read_table(files.get(point, []), head + totals, missing="null")
         _check_replications(chunk, reps, f"design point {point}")
-        design = experiment.design_values(prepared, converters, point)
-        tables.append(experiment.with_design(chunk, schema, design))
+        design = sweep.design_values(prepared, converters, point)
+        tables.append(sweep.with_design(chunk, schema, design))
         stats = totals_stats(chunk.to_pandas())
         row: dict[str, Any] = {"point": point, **design, "replications": reps}
         for metric, st in stats.items():
@@ -648,7 +648,7 @@ def _finalise_sweep(
         summary_rows.append(row)
     _parquet_atomic(out / results.RUNS_FILE, pa.concat_tables(tables))
     assert prepared.campaign_path is not None and prepared.campaign_text is not None
-    return experiment.write_sweep_outputs(
+    return sweep.write_sweep_outputs(
         prepared,
         out,
         chunks,
@@ -670,7 +670,7 @@ def _finalise_sweep(
 
 
 def format_campaign_sweep(
-    prepared: experiment.PreparedExperiment, result: experiment.SweepResult, *, max_rows: int = 20
+    prepared: experiment.PreparedExperiment, result: sweep.SweepResult, *, max_rows: int = 20
 ) -> str:
     """A short report of a campaign sweep: headline totals per design point."""
     summary = result.summary
@@ -696,7 +696,7 @@ def format_campaign_sweep(
 
     rows = []
     for _, row in summary.head(max_rows).iterrows():
-        design = [experiment._cell(row[c]) for c in columns]
+        design = [sweep._cell(row[c]) for c in columns]
         rows.append(
             [
                 str(int(row["point"])),

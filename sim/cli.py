@@ -146,15 +146,15 @@ def cmd_catalog(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """salvo sweep: every design point of an experiment, replicated -> results folder."""
-    from sim import experiment
+    from sim import experiment, sweep
 
     prepared = experiment.prepare(args.experiment, seed=args.seed, replications=args.replications)
     return _run_resumable(
         args,
         ["sweep", args.experiment],
         prepared,
-        experiment.run_sweep,
-        lambda result: experiment.format_sweep(prepared, result),
+        sweep.run_sweep,
+        lambda result: sweep.format_sweep(prepared, result),
     )
 
 
@@ -178,8 +178,8 @@ def _run_resumable(
 ) -> int:
     """The body of `salvo sweep` and `salvo campaign`: run `prepared` into the results folder
     with the executor options of `args`, print `report(result)` (if given) and the files."""
-    from sim.experiment import SweepInterrupted
     from sim.runner import ExecutorError
+    from sim.sweep import SweepInterrupted
 
     out = Path(args.out) if args.out else _default_out(prepared.name)
     started = time.perf_counter()

@@ -5,7 +5,7 @@ Replication r of design point p draws from
 point 0. Work is cut into chunks of replications; chunks go to a serial loop or a process
 pool, and the rows are put back in (point, replication) order.
 
-Sweeps (`sim.experiment`) stream chunks instead: an executor (`SerialExecutor`,
+Sweeps (`sim.sweep`) stream chunks instead: an executor (`SerialExecutor`,
 `ProcessExecutor`, `DaskExecutor`, made by `make_executor`) runs tasks with a bounded number in
 flight and yields each chunk's rows as soon as it finishes, in whatever order they finish.
 """

@@ -21,7 +21,7 @@ import pytest
 
 from sim import campaign_runner as cr
 from sim import experiment as ex
-from sim import results
+from sim import results, sweep
 from sim.campaign import run_campaign
 from sim.campaign_scenario import load_campaign
 from sim.cli import build_parser
@@ -253,7 +253,7 @@ def _saved_chunks(out: Path, blocks: list[tuple[int, ...]]) -> None:
     prepared = cr.prepare(CAMPAIGN, replications=REPS)
     chunks = out / results.CHUNKS_DIR
     (chunks / cr.NIGHTS_DIR).mkdir(parents=True)
-    (chunks / ex.STATE_FILE).write_text(json.dumps({"fingerprint": prepared.fingerprint}))
+    (chunks / sweep.STATE_FILE).write_text(json.dumps({"fingerprint": prepared.fingerprint}))
     runs, nights = results.ChunkStore(chunks), results.ChunkStore(chunks / cr.NIGHTS_DIR)
     for block in blocks:
         task = cr.CampaignTask(prepared.pickled, 0, prepared.seed, block)

@@ -19,7 +19,7 @@ import pytest
 from scipy import stats
 
 from sim import experiment as ex
-from sim import results
+from sim import results, sweep
 from sim.cli import build_parser
 from sim.scenario import load_scenario
 
@@ -229,7 +229,7 @@ def test_sobol_indices_of_a_known_additive_function(tmp_path: Path) -> None:
     b = np.array([(p.values["p1"] - 100) / 2900 for p in prepared.points])
     y = 4 * a + b
     summary = pd.DataFrame({"intercept_rate.total.mean": y, "leaked.total.mean": b})
-    sens = ex.sobol_indices(prepared, summary).set_index(["output", "parameter"])
+    sens = sweep.sobol_indices(prepared, summary).set_index(["output", "parameter"])
     expected = {("intercept_rate.total", "p0"): 16 / 17, ("intercept_rate.total", "p1"): 1 / 17}
     expected |= {("leaked.total", "p0"): 0.0, ("leaked.total", "p1"): 1.0}
     for key, value in expected.items():

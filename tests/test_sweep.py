@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from sim import experiment as ex
-from sim import results
+from sim import results, sweep
 from sim.runner import Progress, Task, run_replications, run_task
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -254,7 +254,7 @@ def test_resume_fills_the_gaps_between_saved_chunks(call, serial: Path, tmp_path
     out = tmp_path / "out"
     chunks = out / results.CHUNKS_DIR
     chunks.mkdir(parents=True)
-    (chunks / ex.STATE_FILE).write_text(json.dumps({"fingerprint": prepared.fingerprint}))
+    (chunks / sweep.STATE_FILE).write_text(json.dumps({"fingerprint": prepared.fingerprint}))
     store = results.ChunkStore(chunks)
     for point, reps in ((0, (0,)), (0, (2,)), (1, (1,))):
         store.write(run_task(Task(prepared.scenario_for(point), point, 5, reps)))
@@ -271,7 +271,7 @@ def test_resume_fills_the_gaps_between_saved_chunks(call, serial: Path, tmp_path
 def test_runs_parquet_bytes_do_not_depend_on_chunking(
     call, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ex, "ROW_GROUP", 4)  # several row groups from 6 rows
+    monkeypatch.setattr(sweep, "ROW_GROUP", 4)  # several row groups from 6 rows
     file = write(tmp_path)
     outs = []
     for size in ("1", "2", "3"):
