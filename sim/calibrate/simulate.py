@@ -212,11 +212,18 @@ def predict_nights(
         NightTask(calibration.template, calibration, row, replications, seed, point)
         for row, point in zip(rows, points, strict=True)
     ]
+    return simulate_quantiles(tasks, workers=workers, progress=progress)
+
+
+def simulate_quantiles(
+    tasks: Sequence[NightTask], *, workers: int = 1, progress: bool = False
+) -> pd.DataFrame:
+    """Run the night tasks; per night and class the median, 5 % / 95 % quantiles and mean."""
     ticker = Ticker(len(tasks), "validate: nights simulated", progress)
-    results = parallel_map(run_night_task, tasks, workers, ticker)
+    results = parallel_map(run_night_task, list(tasks), workers, ticker)
     records = []
-    for row, (_, sims) in zip(rows, results, strict=True):
-        record: dict[str, Any] = {"date": row.date.date().isoformat()}
+    for task, (_, sims) in zip(tasks, results, strict=True):
+        record: dict[str, Any] = {"date": task.row.date.date().isoformat()}
         for k, cls in enumerate(RESULT_COLUMNS):
             values = sims[:, k]
             record[f"median.{cls}"] = float(np.median(values))

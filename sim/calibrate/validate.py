@@ -17,12 +17,11 @@ from sim.calibrate.fit import FitResult, fit_calibration, prepare_start
 from sim.calibrate.posture import flat_parameters
 from sim.calibrate.schema import Calibration, default_bounds
 from sim.calibrate.simulate import (
-    RESULT_COLUMNS,
     NightTask,
     Ticker,
     parallel_map,
     predict_nights,
-    run_night_task,
+    simulate_quantiles,
 )
 from sim.observed import (
     SCORED,
@@ -36,27 +35,7 @@ def score_predictions(
 ) -> dict[str, Any]:
     """Coverage of the 90 % interval, its mean width and the MAE of the median, per class and
     for the baseline; the headline numbers are those of the total."""
-    base = baseline.predict(nights)
-    out: dict[str, Any] = {"nights": len(nights)}
-    by_class, base_by_class = {}, {}
-    for cls in SCORED:
-        observed = nights[f"intercepted.{cls}"].to_numpy()
-        by_class[cls] = interval_scores(
-            observed,
-            predictions[f"median.{cls}"].to_numpy(),
-            predictions[f"p05.{cls}"].to_numpy(),
-            predictions[f"p95.{cls}"].to_numpy(),
-        )
-        base_by_class[cls] = interval_scores(
-            observed,
-            base[f"median.{cls}"].to_numpy(),
-            base[f"p05.{cls}"].to_numpy(),
-            base[f"p95.{cls}"].to_numpy(),
-        )
-    out.update(by_class["total"])
-    out["by_class"] = by_class
-    out["baseline"] = {**base_by_class["total"], "by_class": base_by_class}
-    return out
+    return _score_frames(nights, predictions, baseline.predict(nights))
 
 
 def validation_table(
@@ -201,36 +180,28 @@ def _predict_with(
         NightTask(calibrations[f].template, calibrations[f], row, replications, seed, k)
         for k, (row, f) in enumerate(zip(rows, folds, strict=True))
     ]
-    ticker = Ticker(len(tasks), "validate: nights simulated", progress)
-    results = parallel_map(run_night_task, tasks, workers, ticker)
-    records = []
-    for row, (_, sims) in zip(rows, results, strict=True):
-        record: dict[str, Any] = {"date": row.date.date().isoformat()}
-        for j, cls in enumerate(RESULT_COLUMNS):
-            values = sims[:, j]
-            record[f"median.{cls}"] = float(np.median(values))
-            record[f"p05.{cls}"] = float(np.quantile(values, 0.05))
-            record[f"p95.{cls}"] = float(np.quantile(values, 0.95))
-            record[f"mean.{cls}"] = float(values.mean())
-        records.append(record)
-    return pd.DataFrame.from_records(records)
+    return simulate_quantiles(tasks, workers=workers, progress=progress)
 
 
 def _score_frames(
     nights: pd.DataFrame, predictions: pd.DataFrame, base: pd.DataFrame
 ) -> dict[str, Any]:
+    """The scores of `score_predictions` against given baseline predictions."""
     out: dict[str, Any] = {"nights": len(nights)}
     by_class, base_by_class = {}, {}
     for cls in SCORED:
         observed = nights[f"intercepted.{cls}"].to_numpy()
         by_class[cls] = interval_scores(
             observed,
-            predictions[f"median.{cls}"],
-            predictions[f"p05.{cls}"],
-            predictions[f"p95.{cls}"],
+            predictions[f"median.{cls}"].to_numpy(),
+            predictions[f"p05.{cls}"].to_numpy(),
+            predictions[f"p95.{cls}"].to_numpy(),
         )
         base_by_class[cls] = interval_scores(
-            observed, base[f"median.{cls}"], base[f"p05.{cls}"], base[f"p95.{cls}"]
+            observed,
+            base[f"median.{cls}"].to_numpy(),
+            base[f"p05.{cls}"].to_numpy(),
+            base[f"p95.{cls}"].to_numpy(),
         )
     out.update(by_class["total"])
     out["by_class"] = by_class
