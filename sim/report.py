@@ -85,6 +85,13 @@ class Report:
     figures: list[tuple[str, Path]] = field(default_factory=list)  # (caption, path)
     notes: list[str] = field(default_factory=list)
 
+    def add_provenance(self, manifest: Mapping[str, Any] | None) -> None:
+        """The manifest's rows, or a note that the folder has none."""
+        if manifest is not None:
+            self.manifest_rows = manifest_rows(manifest)
+        else:
+            self.notes.append(f"{plots.MANIFEST_FILE} is missing: the provenance is unknown.")
+
 
 # --------------------------------------------------------------------------- content
 
@@ -333,10 +340,7 @@ def build_campaign_report(folder: Path, results: plots_campaign.CampaignResults)
         intro=f"Campaign `{results.name}`: {results.subtitle().split(' · ', 1)[1]}. "
         f"Results folder `{folder}`.",
     )
-    if results.manifest is not None:
-        report.manifest_rows = manifest_rows(results.manifest)
-    else:
-        report.notes.append(f"{plots.MANIFEST_FILE} is missing: the provenance is unknown.")
+    report.add_provenance(results.manifest)
     report.tables += [campaign_totals_table(results), campaign_ran_out_table(results)]
     return report
 
@@ -426,10 +430,7 @@ def build_campaign_sweep_report(
         intro=f"Campaign sweep `{results.experiment_name}`{campaign}: {len(results.summary)} "
         f"design points × {results.replication_text}{seed_text}. Results folder `{folder}`.",
     )
-    if results.manifest is not None:
-        report.manifest_rows = manifest_rows(results.manifest)
-    else:
-        report.notes.append(f"{plots.MANIFEST_FILE} is missing: the provenance is unknown.")
+    report.add_provenance(results.manifest)
     report.tables.append(campaign_sweep_table(results))
     if (folder / plots.SENSITIVITY_FILE).exists():
         report.tables.append(sensitivity_table(folder))
@@ -475,10 +476,7 @@ def build_report(
         )
     else:
         report.intro = f"Results folder `{folder}`."
-    if manifest is not None:
-        report.manifest_rows = manifest_rows(manifest)
-    else:
-        report.notes.append(f"{manifest_path.name} is missing: the provenance is unknown.")
+    report.add_provenance(manifest)
     if summary is not None:
         plots.read_run(folder)  # checks runs.parquet and summary.json before reporting them
         report.summary_text = format_summary(summary)
