@@ -40,7 +40,6 @@ import pyarrow.feather as feather
 import pyarrow.parquet as pq
 
 from sim import experiment, results, sweep
-from sim import scenario as sc
 from sim.campaign import CampaignSetup, run_campaign
 from sim.campaign_scenario import Campaign, load_campaign
 from sim.runner import replication_rng
@@ -174,16 +173,6 @@ def nights_table(frames: list[pd.DataFrame]) -> pa.Table:
 # --------------------------------------------------------------------------- one campaign
 
 
-def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _catalog_texts() -> list[str]:
-    return [
-        (sc.CATALOG_DIR / f).read_text(encoding="utf-8") for f in ("threats.yaml", "defences.yaml")
-    ]
-
-
 @dataclass
 class PreparedCampaign:
     """A checked campaign with the seed and replications to run."""
@@ -214,8 +203,8 @@ class PreparedCampaign:
         """sha256 of everything that fixes the numbers: campaign, template and catalogue
         texts, the seed and the replications (a resumed folder must match it)."""
         digest = hashlib.sha256(b"campaign")
-        for part in (self.text, self.template_text, *_catalog_texts(), str(self.seed)):
-            digest.update(_sha256(part).encode())
+        for part in (self.text, self.template_text, *results.catalog_texts(), str(self.seed)):
+            digest.update(results.text_sha256(part).encode())
         digest.update(str(self.replications).encode())
         return digest.hexdigest()
 
@@ -486,8 +475,8 @@ def _finalise_campaign(
         "days": calendar.days,
         "tracked_types": prepared.campaign.tracked_types(),
         "fingerprint": prepared.fingerprint,
-        "campaign_sha256": _sha256(prepared.text),
-        "template_sha256": _sha256(prepared.template_text),
+        "campaign_sha256": results.text_sha256(prepared.text),
+        "template_sha256": results.text_sha256(prepared.template_text),
         "campaign_text": prepared.text,
         "template_text": prepared.template_text,
         "seeding": "replication r: numpy.random.SeedSequence(seed, spawn_key=(0, r))",

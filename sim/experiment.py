@@ -36,6 +36,7 @@ from pydantic import BaseModel, Field, model_validator
 from sim import campaign_scenario as cs
 from sim import scenario as sc
 from sim import schema_docs
+from sim.results import catalog_texts, text_sha256
 from sim.scenario import NonNegInt, Number, Scenario, Strict
 from sim.yamlio import (
     ErrorLine,
@@ -629,10 +630,6 @@ def design_size(experiment: Experiment) -> int:
 # --------------------------------------------------------------------------- prepared experiment
 
 
-def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 @dataclass
 class PreparedExperiment:
     """A checked experiment: every design point is known to make a valid scenario."""
@@ -672,14 +669,10 @@ class PreparedExperiment:
         """sha256 of everything that fixes the numbers: experiment, scenario and catalogue
         texts, the effective seed and replications (a resumed folder must match it)."""
         digest = hashlib.sha256()
-        catalog = [
-            (sc.CATALOG_DIR / f).read_text(encoding="utf-8")
-            for f in ("threats.yaml", "defences.yaml")
-        ]
-        for part in (self.text, self.scenario_text, *catalog, str(self.seed)):
-            digest.update(_sha256(part).encode())
+        for part in (self.text, self.scenario_text, *catalog_texts(), str(self.seed)):
+            digest.update(text_sha256(part).encode())
         if self.campaign_text is not None:
-            digest.update(_sha256(self.campaign_text).encode())
+            digest.update(text_sha256(self.campaign_text).encode())
         digest.update(str(self.replications).encode())
         return digest.hexdigest()
 

@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 from scipy import stats
 
 from sim.engagement import OUTCOMES as OUTCOMES  # re-exported: the runs-table vocabulary
+from sim.scenario import CATALOG_DIR
 from sim.scenario import CLASSES as CLASSES
 
 # The Air Force reports decoys together with drones.
@@ -426,6 +427,19 @@ def format_summary(summary: dict) -> str:
 
 
 # --------------------------------------------------------------------------- manifest
+
+
+def text_sha256(text: str) -> str:
+    """sha256 of a text (UTF-8), for fingerprints and manifests."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def catalog_texts() -> list[str]:
+    """The texts of the type catalogue: part of every fingerprint, since they fix the numbers."""
+    return [
+        (CATALOG_DIR / name).read_text(encoding="utf-8")
+        for name in ("threats.yaml", "defences.yaml")
+    ]
 
 
 def _sha256(path: Path) -> str:

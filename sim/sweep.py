@@ -29,7 +29,7 @@ import pandas as pd
 import pyarrow as pa
 
 from sim import __version__, results
-from sim.experiment import PreparedExperiment, SobolDesign, _sha256, sobol_problem
+from sim.experiment import PreparedExperiment, SobolDesign, sobol_problem
 from sim.runner import ExecutorError, Progress, Task, chunked, make_executor, run_task
 
 STATE_FILE = "state.json"
@@ -558,7 +558,7 @@ def write_sweep_outputs(
         "name": prepared.name,
         "description": prepared.experiment.description,
         "fingerprint": prepared.fingerprint,
-        **{f"{key}_sha256": _sha256(text) for key, text in texts.items()},
+        **{f"{key}_sha256": results.text_sha256(text) for key, text in texts.items()},
         **{f"{key}_text": text for key, text in texts.items()},
         "points": n_points,
         "replications_total": n_points * reps,
