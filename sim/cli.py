@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sim import __version__, catalog_table, results
+from sim.calibrate.schema import CRITERIA, DEFAULT_CRITERION
 from sim.runner import default_workers, run_replications
 from sim.scenario import load_catalog, load_scenario
 from sim.yamlio import InputError
@@ -530,6 +531,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--emulator-replications", type=_positive_int, default=8, metavar="N",
         help="model runs per emulator grid cell (default: 8)",
     )  # fmt: skip
+    cal.add_argument(
+        "--criterion", choices=CRITERIA, default=DEFAULT_CRITERION,
+        help="how the drone block is scored: its likelihood, or the weighted interval score of "
+        f"the 5/50/95 %% quantiles (default: {DEFAULT_CRITERION}; missiles: likelihood)",
+    )  # fmt: skip
     cal.add_argument("--no-errors", action="store_true", help="skip the standard errors (Hessian)")
     cal.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     cal.set_defaults(func=cmd_calibrate)
@@ -564,6 +570,11 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument(
         "--params", default=None, metavar="SPEC",
         help="with --cv: the parameters refitted (as for calibrate; default: all)",
+    )  # fmt: skip
+    val.add_argument(
+        "--criterion", choices=CRITERIA, default=DEFAULT_CRITERION,
+        help=f"with --cv: how the folds' drone fits are scored (as for calibrate; default: "
+        f"{DEFAULT_CRITERION})",
     )  # fmt: skip
     val.add_argument(
         "-w", "--workers", type=_positive_int, default=None,

@@ -43,6 +43,7 @@ from sim.calibrate.schema import (
     save_calibration,
 )
 from sim.calibrate.simulate import predict_nights, replication_counts, simulate_spec
+from sim.calibrate.validate import validate_nights
 from sim.cli import main
 from sim.observed import REQUIRED_COLUMNS, load_nights
 from sim.yamlio import InputError
@@ -411,14 +412,19 @@ def test_cli_rejects_malformed_nights(command, make, expected, tmp_path, capsys)
     assert not (tmp_path / "out").exists()
 
 
-def test_cli_validate_writes_scores(tiny, tmp_path, capsys):
-    calibration, path = tiny
-    rows = _observe(calibration, _rows(6, seed=5), seed=99)
-    csv = _csv(
+def _synthetic_csv(tmp_path, calibration, rows, seed):
+    """A nights CSV of `rows` whose intercepted drones the model itself generated."""
+    observed = _observe(calibration, rows, seed=seed)
+    return _csv(
         tmp_path,
         [_row(str(r.date.date()), drone_launched=r.launched["drone"],
-              drone_destroyed=r.intercepted["drone"]) for r in rows],
+              drone_destroyed=r.intercepted["drone"]) for r in observed],
     )  # fmt: skip
+
+
+def test_cli_validate_writes_scores(tiny, tmp_path, capsys):
+    calibration, path = tiny
+    csv = _synthetic_csv(tmp_path, calibration, _rows(6, seed=5), seed=99)
     out = tmp_path / "validation"
     args = ["validate", str(csv), "--scenario", str(path), "-n", "20", "--json", "--out", str(out),
             "--workers", "1"]  # fmt: skip
@@ -431,6 +437,34 @@ def test_cli_validate_writes_scores(tiny, tmp_path, capsys):
     assert len(table) == 6 and {"median.drone", "p05.total", "baseline_p95.drone"} <= set(table)
     assert json.loads((out / "validation.json").read_text())["coverage90"] == scores["coverage90"]
     assert main(args) == 2  # the folder exists now
+
+
+@pytest.mark.parametrize("criterion", ["likelihood", "wis"])
+def test_cross_validation_predicts_each_fold_with_the_fit_of_the_others(tiny, tmp_path, criterion):
+    # K-fold: every night is predicted once, by the calibration refitted without its fold; the
+    # same prediction made by hand from that fold's fitted parameters must be identical
+    calibration, _ = tiny
+    csv = _synthetic_csv(tmp_path, calibration, _rows(10, seed=6), seed=77)
+    nights = load_nights(csv)
+    free = {"ew@2025Q4": (0.0, 0.8), "deep.drone.logit": (-4.0, 4.0)}
+    result = validate_nights(
+        calibration, nights, replications=12, seed=5, workers=1, cv=2, free=free,
+        emulator_grid=SMALL_GRID, criterion=criterion,
+    )  # fmt: skip
+    table, fits = result.table, result.fits
+    assert len(table) == 10 and sorted(table["fold"].unique()) == [0, 1]
+    assert [f["nights"] for f in fits] == [int((table["fold"] != k).sum()) for k in (0, 1)]
+    assert result.scores["nights"] == 10 and result.scores["cv"] == 2
+    night_rows_ = night_rows(nights)
+    for k in (0, 1):
+        night = int(np.flatnonzero(table["fold"].to_numpy() == k)[0])
+        fitted = with_parameters(calibration, fits[k]["parameters"])
+        again = predict_nights(fitted, [night_rows_[night]], replications=12, seed=5,
+                               points=[night])  # fmt: skip
+        for key in ("median.drone", "p05.drone", "p95.drone"):
+            assert again.loc[0, key] == table.loc[night, key], (k, key)
+    # the folds were fitted on different nights: their parameters differ
+    assert fits[0]["parameters"] != fits[1]["parameters"]
 
 
 # --------------------------------------------------------------------------- statistics

@@ -82,7 +82,7 @@ def command_calibrate(args: Any) -> int:
     emulator = build_emulator(start, grid=grid, seed=args.seed, workers=workers, progress=progress)
     result = fit_calibration(
         start, rows, free, emulator, seed=args.seed, progress=progress, data=args.nights,
-        errors=not args.no_errors,
+        errors=not args.no_errors, criterion=args.criterion,
     )  # fmt: skip
     calibration = result.calibration.model_copy(
         update={
@@ -138,7 +138,7 @@ def command_validate(args: Any) -> int:
     result = validate_nights(
         calibration, nights, fit_data=fit_data, replications=args.replications, seed=args.seed,
         workers=args.workers or default_workers(), cv=args.cv, free=free,
-        progress=not (args.quiet or args.json),
+        criterion=args.criterion, progress=not (args.quiet or args.json),
     )  # fmt: skip
     wall = time.perf_counter() - started
     scores = {
@@ -150,6 +150,7 @@ def command_validate(args: Any) -> int:
         "data_sha256": sha256_of(args.nights),
         "fit_data": str(args.fit_data or args.nights) if not args.cv else "training folds",
         "cv": args.cv,
+        "criterion": args.criterion if args.cv else None,
         "folds": result.fits,
         "seconds": round(wall, 1),
     }

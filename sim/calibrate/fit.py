@@ -25,7 +25,13 @@ from sim.calibrate.posture import (
     reshape_posture,
     with_parameters,
 )
-from sim.calibrate.schema import Calibration, Fit, default_bounds, load_template
+from sim.calibrate.schema import (
+    DEFAULT_CRITERION,
+    Calibration,
+    Fit,
+    default_bounds,
+    load_template,
+)
 from sim.calibrate.simulate import RESULT_COLUMNS, simulate_spec
 from sim.observed import (
     OBSERVED_CLASSES,
@@ -261,16 +267,17 @@ def fit_calibration(
     errors: bool = True,
     progress: bool = False,
     data: str | Path | None = None,
-    criterion: str = "wis",
+    criterion: str = DEFAULT_CRITERION,
     anchor_check: int = ANCHOR_CHECK_REPLICATIONS,
 ) -> FitResult:
     """Fit the free parameters to the nights (blocks drone, cruise, ballistic in turn).
 
-    Standard errors (inverse Hessian of the objective) are computed when `errors` is true and
-    the criterion is the likelihood; the weighted interval score gives none. If the reference
-    night is among the nights and `anchor_check` > 0, the drone fit is checked on it with that
-    many replications of the full model and refitted once with the model-minus-emulator
-    difference of its mean (`anchor_model_offset`).
+    `criterion` scores the drone block (`schema.CRITERIA`; missiles are always fitted by
+    likelihood). Standard errors (inverse Hessian of the objective) are computed when `errors`
+    is true, for drones only with the likelihood. If the reference night is among the nights
+    and `anchor_check` > 0, the drone fit is checked on it with that many replications of the
+    full model and refitted once with the model-minus-emulator difference of its mean
+    (`anchor_model_offset`).
     """
     started = time.perf_counter()
     observed_all = reported_all_share(rows, sorted(start.posture))

@@ -22,7 +22,9 @@ from sim.calibrate.mixture import (
 )
 from sim.calibrate.posture import flat_parameters, interpolation_weights
 from sim.calibrate.schema import (
+    CRITERIA,
     DEEP_CLASSES,
+    DEFAULT_CRITERION,
     REFERENCE_ANCHOR_SD,
     REFERENCE_DATE,
     ROUTES,
@@ -82,9 +84,9 @@ class Objective:
         draws: int = 32,
         seed: int = 1,
         anchor: bool = True,
-        criterion: str = "wis",
+        criterion: str = DEFAULT_CRITERION,
     ) -> None:
-        if criterion not in ("wis", "likelihood"):
+        if criterion not in CRITERIA:
             raise ValueError(f"unknown criterion {criterion!r}")
         self.criterion = criterion
         self.calibration = calibration

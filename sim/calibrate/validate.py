@@ -15,7 +15,7 @@ from sim.calibrate.builder import NightRow, night_rows
 from sim.calibrate.emulator import Emulator, EmulatorGrid, build_emulator
 from sim.calibrate.fit import FitResult, fit_calibration, prepare_start
 from sim.calibrate.posture import flat_parameters
-from sim.calibrate.schema import Calibration, default_bounds
+from sim.calibrate.schema import DEFAULT_CRITERION, Calibration, default_bounds
 from sim.calibrate.simulate import (
     NightTask,
     Ticker,
@@ -93,6 +93,7 @@ def validate_nights(
     cv: int | None = None,
     free: Mapping[str, tuple[float, float]] | None = None,
     emulator_grid: EmulatorGrid | None = None,
+    criterion: str = DEFAULT_CRITERION,
     progress: bool = False,
 ) -> ValidationResult:
     """Simulate every night and score the predictions against the observed counts.
@@ -100,7 +101,8 @@ def validate_nights(
     Without `cv`: with `calibration` as it is; the baseline is fitted on `fit_data` (default:
     the nights themselves). With `cv=K`: the nights are split into K folds; for each, the free
     parameters (default all) are refitted on the other folds from `calibration`'s values and
-    the fold is predicted; the baseline is fitted on the same other folds.
+    the fold is predicted (drones scored by `criterion`, as `fit_calibration`); the baseline is
+    fitted on the same other folds.
     """
     rows = night_rows(nights)
     fits: list[dict[str, Any]] = []
@@ -128,7 +130,7 @@ def validate_nights(
             if free is None
             else {n: b for n, b in free.items() if n in names}
         )
-        tasks.append(_FoldTask(k, start, train, fold_free, emulator, seed))
+        tasks.append(_FoldTask(k, start, train, fold_free, emulator, seed, criterion))
     if progress:
         print(f"validate: fitting {cv} folds ({workers} at a time)", file=sys.stderr, flush=True)
     ticker = Ticker(cv, "validate: folds fitted", progress)
@@ -160,11 +162,12 @@ class _FoldTask:
     free: dict[str, tuple[float, float]]
     emulator: Emulator
     seed: int
+    criterion: str
 
 
 def _fit_fold(task: _FoldTask) -> FitResult:
     return fit_calibration(task.start, task.rows, task.free, task.emulator, seed=task.seed,
-                           errors=False)  # fmt: skip
+                           errors=False, criterion=task.criterion)  # fmt: skip
 
 
 def _predict_with(
