@@ -3,8 +3,6 @@ helpers that run the `salvo` command line (in-process or as a process) and watch
 
 from __future__ import annotations
 
-import contextlib
-import io
 import subprocess
 import sys
 import time
@@ -15,9 +13,9 @@ from typing import Any
 
 import pytest
 import yaml
+from helpers import call as run_salvo
 
 from sim import results
-from sim.cli import main
 from sim.scenario import Scenario, scenario_from_data
 from sim.yamlio import load_yaml_text
 
@@ -113,21 +111,10 @@ def synth() -> SimpleNamespace:
 # --------------------------------------------------------------------------- the command line
 
 
-def _call(argv: list[str]) -> tuple[int, str, str]:
-    """Run `salvo ARGV` in-process; return (exit status, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(argv)
-        except SystemExit as exc:  # argparse usage errors and --help
-            code = exc.code if isinstance(exc.code, int) else 1
-    return code, out.getvalue(), err.getvalue()
-
-
 @pytest.fixture(scope="session")
 def call() -> Callable[[list[str]], tuple[int, str, str]]:
     """`call(argv)` runs `salvo ARGV` in-process and returns (exit status, stdout, stderr)."""
-    return _call
+    return run_salvo
 
 
 def _snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from helpers import night_row, write_nights_csv
 
 from sim.calibrate.builder import (
     NightRow,
@@ -370,35 +371,25 @@ def test_params_spec():
 # --------------------------------------------------------------------------- bad input
 
 
-def _csv(tmp_path, rows, header=REQUIRED_COLUMNS):
-    path = tmp_path / "nights.csv"
-    lines = [",".join(header)] + [",".join(str(v) for v in row) for row in rows]
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def _row(date="2025-08-21", **counts):
-    values = dict.fromkeys(REQUIRED_COLUMNS[1:], 0)
-    values.update(counts)
-    return [date, *(values[c] for c in REQUIRED_COLUMNS[1:])]
-
-
 @pytest.mark.parametrize("command", ["validate", "calibrate"])
 @pytest.mark.parametrize(
     "make, expected",
     [
         (
-            lambda tmp: _csv(tmp, [_row(drone_launched=10)],
-                             [c for c in REQUIRED_COLUMNS if c != "drone_lost"]),
+            lambda tmp: write_nights_csv(tmp, [night_row(drone_launched=10)],
+                                         [c for c in REQUIRED_COLUMNS if c != "drone_lost"]),
             ":1: drone_lost: required column is missing",
         ),
-        (lambda tmp: _csv(tmp, [_row(drone_launched=-3)]), ":2: drone_launched: -3 is negative"),
         (
-            lambda tmp: _csv(tmp, [_row(), _row(cruise_launched="ten")]),
+            lambda tmp: write_nights_csv(tmp, [night_row(drone_launched=-3)]),
+            ":2: drone_launched: -3 is negative",
+        ),
+        (
+            lambda tmp: write_nights_csv(tmp, [night_row(), night_row(cruise_launched="ten")]),
             ":3: cruise_launched: not a whole number: 'ten'",
         ),
         (
-            lambda tmp: _csv(tmp, [_row(drone_launched=5, drone_destroyed=6)]),
+            lambda tmp: write_nights_csv(tmp, [night_row(drone_launched=5, drone_destroyed=6)]),
             ":2: drone_destroyed: destroyed (6) + lost (0) exceed launched (5)",
         ),
     ],
@@ -415,9 +406,9 @@ def test_cli_rejects_malformed_nights(command, make, expected, tmp_path, capsys)
 def _synthetic_csv(tmp_path, calibration, rows, seed):
     """A nights CSV of `rows` whose intercepted drones the model itself generated."""
     observed = _observe(calibration, rows, seed=seed)
-    return _csv(
+    return write_nights_csv(
         tmp_path,
-        [_row(str(r.date.date()), drone_launched=r.launched["drone"],
+        [night_row(str(r.date.date()), drone_launched=r.launched["drone"],
               drone_destroyed=r.intercepted["drone"]) for r in observed],
     )  # fmt: skip
 

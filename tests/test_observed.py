@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import night_row, write_nights_csv
 
 from sim.observed import (
     REQUIRED_COLUMNS,
@@ -17,23 +18,10 @@ from sim.yamlio import InputError
 CALIBRATION = Path(__file__).resolve().parents[2] / "shared" / "data" / "nights-calibration.csv"
 
 
-def _write(tmp_path, rows, header=REQUIRED_COLUMNS):
-    path = tmp_path / "nights.csv"
-    lines = [",".join(header)] + [",".join(str(v) for v in row) for row in rows]
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def _row(date="2025-08-21", **counts):
-    values = dict.fromkeys(REQUIRED_COLUMNS[1:], 0)
-    values.update(counts)
-    return [date, *(values[c] for c in REQUIRED_COLUMNS[1:])]
-
-
 def test_counts_and_intercepted_per_class(tmp_path):
-    path = _write(
+    path = write_nights_csv(
         tmp_path,
-        [_row(drone_launched=100, drone_destroyed=80, drone_lost=5, cruise_launched=10,
+        [night_row(drone_launched=100, drone_destroyed=80, drone_lost=5, cruise_launched=10,
               cruise_destroyed=9)],
     )  # fmt: skip
     nights = load_nights(path)
@@ -45,12 +33,12 @@ def test_counts_and_intercepted_per_class(tmp_path):
 
 
 def test_mixed_missiles_are_apportioned_and_conserved(tmp_path):
-    path = _write(
+    path = write_nights_csv(
         tmp_path,
         [
-            _row(cruise_launched=6, ballistic_launched=2, missile_mixed_launched=8,
+            night_row(cruise_launched=6, ballistic_launched=2, missile_mixed_launched=8,
                  missile_mixed_destroyed=3),
-            _row(missile_mixed_launched=5, missile_mixed_destroyed=5),
+            night_row(missile_mixed_launched=5, missile_mixed_destroyed=5),
         ],
     )  # fmt: skip
     nights = load_nights(path)
@@ -76,8 +64,8 @@ def test_mixed_missiles_are_apportioned_and_conserved(tmp_path):
     ],
 )
 def test_bad_rows_report_file_line_column(tmp_path, edit, column, fragment):
-    rows = [_row(drone_launched=50, drone_destroyed=40), _row(**edit)]
-    path = _write(tmp_path, rows)
+    rows = [night_row(drone_launched=50, drone_destroyed=40), night_row(**edit)]
+    path = write_nights_csv(tmp_path, rows)
     with pytest.raises(InputError) as err:
         load_nights(path)
     (error,) = err.value.errors
@@ -96,18 +84,18 @@ def test_missing_column_is_reported_on_the_header_line(tmp_path):
 
 
 def test_bad_date(tmp_path):
-    path = _write(tmp_path, [_row(date="yesterday")])
+    path = write_nights_csv(tmp_path, [night_row(date="yesterday")])
     with pytest.raises(InputError, match=r":2: date: not a date"):
         load_nights(path)
 
 
 def test_baseline_uses_quarter_rates_and_falls_back_to_overall(tmp_path):
     rows = (
-        [_row("2025-01-10", drone_launched=100, drone_destroyed=90)] * 3
-        + [_row("2025-04-10", drone_launched=100, drone_destroyed=70)] * 3
-        + [_row("2025-07-10", drone_launched=10, drone_destroyed=10)]
+        [night_row("2025-01-10", drone_launched=100, drone_destroyed=90)] * 3
+        + [night_row("2025-04-10", drone_launched=100, drone_destroyed=70)] * 3
+        + [night_row("2025-07-10", drone_launched=10, drone_destroyed=10)]
     )
-    nights = load_nights(_write(tmp_path, rows))
+    nights = load_nights(write_nights_csv(tmp_path, rows))
     baseline = QuarterlyRateBaseline.fit(nights, min_launches=50)
     assert baseline.rate("drone", "2025Q1") == pytest.approx(0.9)
     assert baseline.rate("drone", "2025Q2") == pytest.approx(0.7)

@@ -9,8 +9,6 @@ Bad folders exit with status 2 naming the file; identical inputs give identical 
 from __future__ import annotations
 
 import ast
-import contextlib
-import io
 import json
 import shutil
 from pathlib import Path
@@ -19,43 +17,13 @@ import matplotlib.image
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import DPI, ROOT, call, is_blank, pixels, png_size
 
 from sim import plots, report, results
-from sim.cli import main
 from sim.trace import TRACE_FILES
 
-ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "scenarios" / "aug-2025-night.yaml"
 BORDERS = ROOT.parent / "shared" / "data" / "borders.geojson"  # read in place, never copied
-DPI = 40  # small figures keep the tests fast; sizes scale with it
-
-
-def call(argv: list[str]) -> tuple[int, str, str]:
-    """Run `salvo ARGV` in-process; return (exit status, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(argv)
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-    return code, out.getvalue(), err.getvalue()
-
-
-def is_blank(path: Path, threshold: float = 1e-3) -> bool:
-    """True when the image's pixel values hardly vary (an empty or single-colour figure)."""
-    image = matplotlib.image.imread(path)
-    return float(np.var(image[..., :3])) < threshold
-
-
-def png_size(path: Path) -> tuple[int, int]:
-    """(width, height) in pixels."""
-    image = matplotlib.image.imread(path)
-    return image.shape[1], image.shape[0]
-
-
-def pixels(width_in: float, height_in: float) -> tuple[int, int]:
-    """The pixel size of a figure of that many inches at DPI (matplotlib truncates)."""
-    return int(width_in * DPI + 1e-9), int(height_in * DPI + 1e-9)
 
 
 def copy_results(

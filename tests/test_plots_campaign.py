@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_plots import DPI, ROOT, call, is_blank, pixels, png_size
+from helpers import DPI, ROOT, call, is_blank, pixels, png_size
 
 from sim import plots, plots_campaign
 from sim.campaign import CampaignSetup, run_campaign

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_plots import DPI, call, is_blank, pixels, png_size
+from helpers import DPI, call, is_blank, pixels, png_size
 
 from sim import plots, plots_campaign
 
