@@ -21,7 +21,9 @@ from sim.runner import replication_rng
 from sim.scenario import Scenario
 
 DRONE_REACH: tuple[float, ...] = (0.5, 1.0, 1.5, 2.25, 3.0, 4.5)
-DRONE_PK: tuple[float, ...] = (0.02, 0.1, 0.2, 0.35, 0.6)
+# up to 0.95 although `mfg_pk` is bounded at 0.6: a night's pk is drawn around that mean (beta,
+# `mfg_pk_rsd`), and a draw beyond the grid's last value would be read at that value
+DRONE_PK: tuple[float, ...] = (0.02, 0.1, 0.2, 0.35, 0.6, 0.8, 0.95)
 DRONE_N: tuple[int, ...] = (30, 80, 200, 450, 900)
 MISSILE_BMD: tuple[float, ...] = (0.02, 0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.4)
 MISSILE_N: tuple[int, ...] = (2, 6, 15, 40, 90)
