@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sim import __version__, catalog_table, results
-from sim.calibrate.schema import CRITERIA, DEFAULT_CRITERION
+from sim.calibrate import CRITERIA, DEFAULT_CRITERION
 from sim.runner import default_workers, run_replications
 from sim.scenario import load_catalog, load_scenario
 from sim.yamlio import InputError

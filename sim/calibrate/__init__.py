@@ -23,3 +23,9 @@ module knows; data flows one way (each module imports only those above it):
   `QuarterlyRateBaseline`, in-sample or in K-fold cross-validation (`validate_nights`);
 * `commands`: `salvo calibrate` and `salvo validate`.
 """
+
+# How the fit scores the drone block: "likelihood" (default) or "wis", the weighted interval
+# score of the 5/50/95 % quantiles (docs/calibration.md, "Fitting criterion"). Kept here, not in
+# `schema`, so that `sim.cli` can offer the choices without importing the calibration modules.
+CRITERIA: tuple[str, ...] = ("likelihood", "wis")
+DEFAULT_CRITERION = "likelihood"

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
+from sim.calibrate import DEFAULT_CRITERION
 from sim.calibrate.builder import NightRow, night_spec
 from sim.calibrate.emulator import Emulator
 from sim.calibrate.objective import BLOCKS, Objective, block_of
@@ -25,13 +26,7 @@ from sim.calibrate.posture import (
     reshape_posture,
     with_parameters,
 )
-from sim.calibrate.schema import (
-    DEFAULT_CRITERION,
-    Calibration,
-    Fit,
-    default_bounds,
-    load_template,
-)
+from sim.calibrate.schema import Calibration, Fit, default_bounds, load_template
 from sim.calibrate.simulate import RESULT_COLUMNS, simulate_spec
 from sim.observed import (
     OBSERVED_CLASSES,
@@ -272,7 +267,7 @@ def fit_calibration(
 ) -> FitResult:
     """Fit the free parameters to the nights (blocks drone, cruise, ballistic in turn).
 
-    `criterion` scores the drone block (`schema.CRITERIA`; missiles are always fitted by
+    `criterion` scores the drone block (`sim.calibrate.CRITERIA`; missiles are always fitted by
     likelihood). Standard errors (inverse Hessian of the objective) are computed when `errors`
     is true, for drones only with the likelihood. If the reference night is among the nights
     and `anchor_check` > 0, the drone fit is checked on it with that many replications of the

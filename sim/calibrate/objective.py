@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 from scipy import special
 
+from sim.calibrate import CRITERIA, DEFAULT_CRITERION
 from sim.calibrate.builder import NightRow
 from sim.calibrate.emulator import Emulator
 from sim.calibrate.mixture import (
@@ -22,9 +23,7 @@ from sim.calibrate.mixture import (
 )
 from sim.calibrate.posture import flat_parameters, interpolation_weights
 from sim.calibrate.schema import (
-    CRITERIA,
     DEEP_CLASSES,
-    DEFAULT_CRITERION,
     REFERENCE_ANCHOR_SD,
     REFERENCE_DATE,
     ROUTES,

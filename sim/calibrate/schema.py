@@ -21,11 +21,6 @@ DEFAULT_TEMPLATE = ROOT / "scenarios" / "calibration-template.yaml"
 REFERENCE_TEMPLATE = ROOT / "scenarios" / "aug-2025-night.yaml"
 DEFAULT_CALIBRATION = ROOT / "scenarios" / "calibrated.yaml"
 
-# how the fit scores the drone block: "likelihood" (default) or "wis", the weighted interval
-# score of the 5/50/95 % quantiles (docs/calibration.md, "Fitting criterion")
-CRITERIA: tuple[str, ...] = ("likelihood", "wis")
-DEFAULT_CRITERION = "likelihood"
-
 # the model's classes that make up each reported class (decoys are reported as drones)
 SIM_CLASSES: dict[str, tuple[str, ...]] = {
     "drone": ("drone", "decoy"),

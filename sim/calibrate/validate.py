@@ -11,11 +11,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.calibrate import DEFAULT_CRITERION
 from sim.calibrate.builder import NightRow, night_rows
 from sim.calibrate.emulator import Emulator, EmulatorGrid, build_emulator
 from sim.calibrate.fit import FitResult, fit_calibration, prepare_start
 from sim.calibrate.posture import flat_parameters
-from sim.calibrate.schema import DEFAULT_CRITERION, Calibration, default_bounds
+from sim.calibrate.schema import Calibration, default_bounds
 from sim.calibrate.simulate import (
     NightTask,
     Ticker,
