@@ -4,11 +4,11 @@
     python benchmarks/bench_campaign.py --all --replications 100 --workers 2
 
 Measures on one core (pinned to CPU 0 where the OS allows), in one run:
-  (a) one replication of the reference night, `sim.model.run_night(scenario,
+  (a) one replication of the reference night, `sim.night.model.run_night(scenario,
       numpy.random.default_rng(seed))` with model construction and plan included, exactly as
       `bench_night.py` (a) does; median of --repeat runs;
   (b) one replication of each campaign (default `scenarios/campaign-status-quo.yaml`; `--all`:
-      every `scenarios/campaign-*.yaml`), `sim.campaign.run_campaign(campaign,
+      every `scenarios/campaign-*.yaml`), `sim.campaign.model.run_campaign(campaign,
       numpy.random.default_rng(seed))` with its set-up included (file reading and validation
       excluded); median of --repeat runs;
 and prints each campaign's time, its ratio to (a) (machine-independent: how many reference
@@ -37,10 +37,10 @@ from pathlib import Path
 import mesa
 import numpy as np
 
-from sim.campaign import CampaignSetup, run_campaign
-from sim.campaign_scenario import load_campaign
-from sim.model import run_night
-from sim.scenario import load_scenario
+from sim.campaign.model import CampaignSetup, run_campaign
+from sim.night.model import run_night
+from sim.spec.campaign import load_campaign
+from sim.spec.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "scenarios" / "aug-2025-night.yaml"

@@ -4,7 +4,7 @@
 
 Measures on one core, in one run:
   (a) one replication of the reference night (scenarios/aug-2025-night.yaml) with salvo,
-      `sim.model.run_night(scenario, numpy.random.default_rng(seed))`, model construction
+      `sim.night.model.run_night(scenario, numpy.random.default_rng(seed))`, model construction
       included, median of --repeat runs;
   (b) the same night with the time-stepped reference (`timestep_reference.py`, dt = 10 s);
   (c) a 10,000-threat night (every salvo group scaled by 10000/614);
@@ -31,9 +31,9 @@ import mesa
 import numpy as np
 from timestep_reference import DT_S, run_stepped_night
 
-from sim.model import run_night
-from sim.scenario import Scenario, scenario_from_data
-from sim.yamlio import LoadedYaml, load_yaml
+from sim.night.model import run_night
+from sim.spec.scenario import Scenario, scenario_from_data
+from sim.spec.yamlio import LoadedYaml, load_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "scenarios" / "aug-2025-night.yaml"

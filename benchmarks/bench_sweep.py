@@ -90,8 +90,8 @@ def rates(replications: int, chunk: int, rounds: int = 3) -> dict[str, float]:
     best rate of each is kept, so a burst of other load on a shared machine spoils one round,
     not the result.
     """
-    from sim.runner import ProcessExecutor, SerialExecutor, Task, chunked, run_task
-    from sim.scenario import load_scenario
+    from sim.experiments.runner import ProcessExecutor, SerialExecutor, Task, chunked, run_task
+    from sim.spec.scenario import load_scenario
 
     scenario = load_scenario(REFERENCE)
     per_round = max(chunk, replications // rounds)
@@ -171,7 +171,8 @@ class WorkerMemory(threading.Thread):
 
 def one_sweep(replications: int) -> dict[str, float]:
     """A whole sweep in this process (called in a fresh child by `sweep_in_child`)."""
-    from sim import experiment, sweep
+    from sim.experiments import sweep
+    from sim.spec import experiment
 
     sampler = WorkerMemory()
     sampler.start()

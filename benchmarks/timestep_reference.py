@@ -9,7 +9,7 @@ timing ratios of `bench_night.py`, not a model to use: time is coarse (10 s) and
 rules are simplified, so its counts are only expected to be close to salvo's.
 
 The night itself (routes, launch times, failure and background-EW times, unit positions
-and parameters) is drawn by `sim.model.NightModel`, so both models fly the same night.
+and parameters) is drawn by `sim.night.model.NightModel`, so both models fly the same night.
 
 Run `python benchmarks/timestep_reference.py [SCENARIO] [--seed N]` to compare one night.
 """
@@ -24,9 +24,10 @@ from pathlib import Path
 import mesa
 import numpy as np
 
-from sim.laydown import ThreatBatch, UnitBatch
-from sim.model import NightModel, run_night
-from sim.scenario import CLASSES, Scenario, load_scenario
+from sim.night.laydown import ThreatBatch, UnitBatch
+from sim.night.model import NightModel, run_night
+from sim.spec.scenario import Scenario, load_scenario
+from sim.vocab import CLASSES
 
 DT_S = 10.0
 DECOY = CLASSES.index("decoy")

@@ -15,9 +15,9 @@ import pytest
 import yaml
 from helpers import call as run_salvo
 
-from sim import results
-from sim.scenario import Scenario, scenario_from_data
-from sim.yamlio import load_yaml_text
+from sim.spec.scenario import Scenario, scenario_from_data
+from sim.spec.yamlio import load_yaml_text
+from sim.vocab import CHUNKS_DIR
 
 # Every threat flies due north along the 32 E meridian from 48 N to 52 N. The projection is
 # azimuthal equidistant about the mean of sites and targets (32 E, 50 N), which maps its central
@@ -150,7 +150,7 @@ def salvo_process() -> Callable[..., subprocess.Popen]:
 
 
 def _wait_for_chunks(out: Path, proc: subprocess.Popen, count: int = 1) -> int:
-    chunks = out / results.CHUNKS_DIR
+    chunks = out / CHUNKS_DIR
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         found = len(list(chunks.glob("p*.arrow"))) if chunks.is_dir() else 0

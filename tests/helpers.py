@@ -11,8 +11,8 @@ from pathlib import Path
 import matplotlib.image
 import numpy as np
 
-from sim.cli import main
-from sim.observed import REQUIRED_COLUMNS
+from sim.cli.app import main
+from sim.spec.observed import REQUIRED_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 DPI = 40  # figures drawn by the tests are small to keep them fast; sizes scale with it

@@ -1,4 +1,4 @@
-"""The closed forms in sim.analytic, and the simulation held against them.
+"""The closed forms in sim.analysis.analytic, and the simulation held against them.
 
 Every statistical test uses a fixed seed and a stated tolerance: an exact binomial test
 (`scipy.stats.binomtest`, rejecting at p < ALPHA) where the outcomes of different threats
@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from sim.analytic import (
+from sim.analysis.analytic import (
     erlang_b,
     expected_leakers,
     layered_kill_probability,
@@ -25,8 +25,8 @@ from sim.analytic import (
     shoot_look_shoot_expected_shots,
     shoot_look_shoot_kill_probability,
 )
-from sim.model import NightModel
-from sim.runner import run_replications
+from sim.experiments.runner import run_replications
+from sim.night.model import NightModel
 
 ALPHA = 1e-4  # binomial tests reject below this p-value (fixed seeds: a failure is a real one)
 

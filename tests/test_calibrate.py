@@ -18,7 +18,7 @@ import pytest
 import yaml
 from helpers import night_row, write_nights_csv
 
-from sim.calibrate.builder import (
+from sim.analysis.calibrate.builder import (
     NightRow,
     build_night,
     deep_share,
@@ -26,11 +26,16 @@ from sim.calibrate.builder import (
     night_rows,
     night_spec,
 )
-from sim.calibrate.emulator import EmulatorGrid, build_emulator
-from sim.calibrate.fit import ParamsError, fit_calibration, parse_params
-from sim.calibrate.mixture import mixture_quantiles
-from sim.calibrate.posture import flat_parameters, posture_at, quarter_midpoint, with_parameters
-from sim.calibrate.schema import (
+from sim.analysis.calibrate.emulator import EmulatorGrid, build_emulator
+from sim.analysis.calibrate.fit import ParamsError, fit_calibration, parse_params
+from sim.analysis.calibrate.mixture import mixture_quantiles
+from sim.analysis.calibrate.posture import (
+    flat_parameters,
+    posture_at,
+    quarter_midpoint,
+    with_parameters,
+)
+from sim.analysis.calibrate.schema import (
     DEFAULT_PARAMETERS,
     DEFAULT_POSTURE,
     DEFAULT_TEMPLATE,
@@ -43,11 +48,11 @@ from sim.calibrate.schema import (
     load_template,
     save_calibration,
 )
-from sim.calibrate.simulate import predict_nights, replication_counts, simulate_spec
-from sim.calibrate.validate import validate_nights
-from sim.cli import main
-from sim.observed import REQUIRED_COLUMNS, load_nights
-from sim.yamlio import InputError
+from sim.analysis.calibrate.simulate import predict_nights, replication_counts, simulate_spec
+from sim.analysis.calibrate.validate import validate_nights
+from sim.cli.app import main
+from sim.spec.observed import REQUIRED_COLUMNS, load_nights
+from sim.spec.yamlio import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
 CALIBRATION_DATA = ROOT.parent / "shared" / "data" / "nights-calibration.csv"
@@ -520,7 +525,7 @@ def test_calibrated_scenario_reproduces_the_reference_night():
 def test_every_option_is_explained_in_cli_calibrate_md(command):
     import argparse
 
-    from sim.cli import build_parser
+    from sim.cli.app import build_parser
 
     text = (ROOT / "docs" / "cli-calibrate.md").read_text(encoding="utf-8")
     parser = build_parser()

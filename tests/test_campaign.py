@@ -20,17 +20,13 @@ import pytest
 import yaml
 from scipy import stats
 
-from sim.campaign import CampaignModel, CampaignSetup, largest_remainder, run_campaign
-from sim.campaign_scenario import (
-    Campaign,
-    campaign_from_data,
-    load_campaign,
-    reference_markdown,
-)
-from sim.laydown import NightPlan
-from sim.model import NightModel, run_night
-from sim.scenario import CLASSES, load_scenario
-from sim.yamlio import InputError, load_yaml_text
+from sim.campaign.model import CampaignModel, CampaignSetup, largest_remainder, run_campaign
+from sim.night.laydown import NightPlan
+from sim.night.model import NightModel, run_night
+from sim.spec.campaign import Campaign, campaign_from_data, load_campaign, reference_markdown
+from sim.spec.scenario import load_scenario
+from sim.spec.yamlio import InputError, load_yaml_text
+from sim.vocab import CLASSES
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"
@@ -548,7 +544,7 @@ def test_campaign_reference_is_up_to_date():
     committed = REFERENCE_MD.read_text(encoding="utf-8") if REFERENCE_MD.exists() else ""
     assert committed == reference_markdown(), (
         "docs/campaign-reference.md is out of date; regenerate it with\n"
-        "    python -m sim.campaign_scenario > docs/campaign-reference.md"
+        "    python -m sim.spec.campaign > docs/campaign-reference.md"
     )
 
 

@@ -19,13 +19,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from sim import campaign_runner as cr
-from sim import experiment as ex
-from sim import results, sweep
-from sim.campaign import run_campaign
-from sim.campaign_scenario import load_campaign
-from sim.cli import build_parser
-from sim.runner import replication_rng
+from sim.campaign.model import run_campaign
+from sim.cli.app import build_parser
+from sim.experiments import campaigns as cr
+from sim.experiments.runner import replication_rng
+from sim.results import core as results
+from sim.spec import experiment as ex
+from sim.spec.campaign import load_campaign
+from sim.vocab import CHUNKS_DIR, STATE_FILE
 
 DATA = Path(__file__).resolve().parent / "data"
 CAMPAIGN = DATA / "campaign-small.yaml"
@@ -251,9 +252,9 @@ def test_force_replaces_a_results_folder(call, serial: tuple[Path, str], tmp_pat
 def _saved_chunks(out: Path, blocks: list[tuple[int, ...]]) -> None:
     """Chunks of `blocks` saved as an interrupted run leaves them."""
     prepared = cr.prepare(CAMPAIGN, replications=REPS)
-    chunks = out / results.CHUNKS_DIR
+    chunks = out / CHUNKS_DIR
     (chunks / cr.NIGHTS_DIR).mkdir(parents=True)
-    (chunks / sweep.STATE_FILE).write_text(json.dumps({"fingerprint": prepared.fingerprint}))
+    (chunks / STATE_FILE).write_text(json.dumps({"fingerprint": prepared.fingerprint}))
     runs, nights = results.ChunkStore(chunks), results.ChunkStore(chunks / cr.NIGHTS_DIR)
     for block in blocks:
         task = cr.CampaignTask(prepared.pickled, 0, prepared.seed, block)
@@ -268,7 +269,7 @@ def test_resume_runs_only_the_missing_replications(
 ) -> None:
     out = tmp_path / "out"
     _saved_chunks(out, [(0,), (2, 3)])
-    chunks = out / results.CHUNKS_DIR
+    chunks = out / CHUNKS_DIR
     # killed between the nights chunk and the totals chunk of replication 4: runs again
     orphan = chunks / cr.NIGHTS_DIR / "p000000-r000004.arrow"
     shutil.copy(chunks / cr.NIGHTS_DIR / "p000000-r000000.arrow", orphan)
@@ -307,7 +308,7 @@ def test_resume_after_sigkill_gives_the_same_files(
     proc.communicate()
     assert proc.returncode == -signal.SIGKILL
     assert not (out / "nights.parquet").exists(), "the run finished before it was killed"
-    saved = len(list((out / results.CHUNKS_DIR).glob("p*.arrow")))
+    saved = len(list((out / CHUNKS_DIR).glob("p*.arrow")))
     assert 1 <= saved < 60
     code, _, stderr = call(["campaign", str(CAMPAIGN), "--out", str(out), "--resume", *many])
     assert code == 0, stderr

@@ -1,6 +1,6 @@
-"""Tests for the `salvo` command line (sim.cli): bad input, results folders, reproducibility.
+"""Tests for the `salvo` command line (sim.cli.app): bad input, results folders, reproducibility.
 
-Most cases call `sim.cli.main` in-process; one runs `python -m sim` in a subprocess to prove the
+Most cases call `sim.cli.app.main` in-process; one runs `python -m sim` in a subprocess to prove the
 real exit status and that no traceback escapes.
 """
 

@@ -5,11 +5,11 @@ import pytest
 import yaml
 from scipy import stats
 
-from sim.distributions import Distribution
-from sim.model import NightModel
-from sim.runner import run_replications
-from sim.scenario import scenario_from_data
-from sim.yamlio import InputError, load_yaml_text
+from sim.experiments.runner import run_replications
+from sim.night.model import NightModel
+from sim.spec.distributions import Distribution
+from sim.spec.scenario import scenario_from_data
+from sim.spec.yamlio import InputError, load_yaml_text
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,6 @@
 """The user docs stay in step with the code: the scenario reference and the `salvo run` guide.
 
-`docs/scenario-reference.md` is generated from the pydantic models by `sim.schema_docs`; these
+`docs/scenario-reference.md` is generated from the pydantic models by `sim.refdocs.scenario`; these
 tests fail as soon as the schema changes without the committed file being regenerated, or when
 a `salvo run` option is added without being explained in `docs/cli-run.md`.
 """
@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from sim import scenario as sc
-from sim import schema_docs
-from sim.cli import build_parser
+from sim.cli.app import build_parser
+from sim.refdocs import scenario as schema_docs
+from sim.spec import scenario as sc
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_MD = ROOT / "docs" / "scenario-reference.md"
@@ -83,7 +83,7 @@ def test_committed_reference_matches_schema(generated):
 
 def test_generation_is_deterministic(generated):
     assert schema_docs.generate() == generated
-    run = [sys.executable, "-m", "sim.schema_docs"]
+    run = [sys.executable, "-m", "sim.refdocs.scenario"]
     printed = subprocess.run(run, capture_output=True, check=True, cwd=ROOT).stdout
     assert printed.decode("utf-8") == generated
 
@@ -178,7 +178,7 @@ def test_check_option(tmp_path, generated, capsys):
     stale.write_text(generated.replace("number ≥ 0", "number", 1), encoding="utf-8")
     assert schema_docs.main(["--check", str(stale)]) == 1
     err = capsys.readouterr().err
-    assert "out of date" in err and "python -m sim.schema_docs >" in err
+    assert "out of date" in err and "python -m sim.refdocs.scenario >" in err
 
     assert schema_docs.main(["--check", str(tmp_path / "missing.md")]) == 1
     assert "cannot read" in capsys.readouterr().err
@@ -187,8 +187,8 @@ def test_check_option(tmp_path, generated, capsys):
 @pytest.mark.parametrize(
     ("module", "committed"),
     [
-        ("sim.experiment", "docs/experiment-reference.md"),
-        ("sim.campaign_scenario", "docs/campaign-reference.md"),
+        ("sim.spec.experiment", "docs/experiment-reference.md"),
+        ("sim.spec.campaign", "docs/campaign-reference.md"),
     ],
 )
 def test_every_generated_reference_has_a_check_option(module, committed, tmp_path, capsys):

@@ -1,4 +1,4 @@
-"""Experiment files (sim.experiment): format, paths, designs, bad input, statistics, docs.
+"""Experiment files (sim.spec.experiment): format, paths, designs, bad input, statistics, docs.
 
 Nothing here runs a simulation: designs are checked for their documented size and sampling
 law, every kind of bad input for its `FILE:LINE: field.path: message` line and exit status 2,
@@ -18,10 +18,11 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from sim import experiment as ex
-from sim import results, sweep
-from sim.cli import build_parser
-from sim.scenario import load_scenario
+from sim.cli.app import build_parser
+from sim.experiments import sweep
+from sim.results import core as results
+from sim.spec import experiment as ex
+from sim.spec.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = sorted((ROOT / "experiments").glob("*.yaml"))

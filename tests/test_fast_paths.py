@@ -17,12 +17,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim import geo
-from sim.agents import DefenceUnit, Target, Threat
-from sim.engagement import UniformStream
-from sim.laydown import NightPlan, _choice_table, _choose
-from sim.model import NightModel
-from sim.scenario import load_scenario
+from sim.night import geo
+from sim.night.agents import DefenceUnit, Target, Threat
+from sim.night.engagement import UniformStream
+from sim.night.laydown import NightPlan, _choice_table, _choose
+from sim.night.model import NightModel
+from sim.spec.scenario import load_scenario
 
 REFERENCE = Path(__file__).parents[1] / "scenarios" / "aug-2025-night.yaml"
 

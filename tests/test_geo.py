@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim import geo
+from sim.night import geo
 
 
 def _one_leg(start, end, t0=0.0, speed=1.0):

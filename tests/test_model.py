@@ -16,12 +16,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.agents import DefenceUnit, Target, Threat
-from sim.engagement import NO_UNIT
-from sim.model import OUTCOMES, NightModel
-from sim.runner import replication_rng, run_replications
-from sim.scenario import CLASSES, Scenario, load_scenario
-from sim.yamlio import load_yaml
+from sim.experiments.runner import replication_rng, run_replications
+from sim.night.agents import DefenceUnit, Target, Threat
+from sim.night.model import NightModel
+from sim.spec.scenario import Scenario, load_scenario
+from sim.spec.yamlio import load_yaml
+from sim.vocab import CLASSES, NO_UNIT, OUTCOMES
 
 REFERENCE = Path(__file__).parents[1] / "scenarios" / "aug-2025-night.yaml"
 FINAL_STATES = {"shot_down", "suppressed", "leaked", "failed"}

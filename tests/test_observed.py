@@ -7,13 +7,8 @@ import pandas as pd
 import pytest
 from helpers import night_row, write_nights_csv
 
-from sim.observed import (
-    REQUIRED_COLUMNS,
-    QuarterlyRateBaseline,
-    interval_scores,
-    load_nights,
-)
-from sim.yamlio import InputError
+from sim.spec.observed import REQUIRED_COLUMNS, QuarterlyRateBaseline, interval_scores, load_nights
+from sim.spec.yamlio import InputError
 
 CALIBRATION = Path(__file__).resolve().parents[2] / "shared" / "data" / "nights-calibration.csv"
 

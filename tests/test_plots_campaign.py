@@ -1,9 +1,9 @@
-"""Campaign figures and reports (sim.plots_campaign, `salvo plot` / `salvo report` on a
+"""Campaign figures and reports (sim.viz.campaign, `salvo plot` / `salvo report` on a
 `salvo campaign` folder).
 
 The results folder is made here in the layout `salvo campaign` writes: the status-quo campaign
 cut to 20 days (two mass nights; Buk and S-300 run out, the others do not), three replications
-run in-process with `sim.campaign.run_campaign`, `nights.parquet` (replication × day),
+run in-process with `sim.campaign.model.run_campaign`, `nights.parquet` (replication × day),
 `runs.parquet` (the totals of each replication), `summary.json`, `summary.csv` and a
 `manifest.json` with `"kind": "campaign"`.
 """
@@ -19,9 +19,10 @@ import pandas as pd
 import pytest
 from helpers import DPI, ROOT, call, is_blank, pixels, png_size
 
-from sim import plots, plots_campaign
-from sim.campaign import CampaignSetup, run_campaign
-from sim.campaign_scenario import load_campaign
+from sim.campaign.model import CampaignSetup, run_campaign
+from sim.spec.campaign import load_campaign
+from sim.viz import campaign as plots_campaign
+from sim.viz import plots
 
 CAMPAIGN = ROOT / "scenarios" / "campaign-status-quo.yaml"
 DAYS = 20

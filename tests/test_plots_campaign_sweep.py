@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 from helpers import DPI, call, is_blank, pixels, png_size
 
-from sim import plots, plots_campaign
+from sim.viz import campaign as plots_campaign
+from sim.viz import plots
 
 DATA = Path(__file__).resolve().parent / "data"
 HEAD = """\

@@ -1,4 +1,4 @@
-"""Tests for sim.results: statistics, summary.json, text report, manifest and results folder."""
+"""Tests for sim.results.core: statistics, summary.json, text report, manifest, results folder."""
 
 from __future__ import annotations
 
@@ -12,11 +12,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from sim import results
-from sim.results import (
-    CLASSES,
-    OUTCOMES,
-    REPORTED_CLASSES,
+from sim.results import core as results
+from sim.results.core import (
     ResultsExistError,
     build_manifest,
     describe,
@@ -27,6 +24,7 @@ from sim.results import (
     summarise_runs,
     write_results,
 )
+from sim.vocab import CLASSES, OUTCOMES, REPORTED_CLASSES
 
 N_REPS = 40
 # Hypersonic missiles are deliberately not launched: they must not appear in by_class.

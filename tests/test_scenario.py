@@ -1,4 +1,4 @@
-"""Tests for sim.scenario: the reference scenario, catalogue overrides and bad-input errors.
+"""Tests for sim.spec.scenario: the reference scenario, catalogue overrides and bad-input errors.
 
 Bad scenarios are made by editing the text of the reference scenario, so every error's line
 number is computed from the text written (never copied from the program's output).
@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sim.scenario import CATALOG_DIR, load_catalog, load_scenario
-from sim.yamlio import ErrorLine, InputError
+from sim.spec.scenario import CATALOG_DIR, load_catalog, load_scenario
+from sim.spec.yamlio import ErrorLine, InputError
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "scenarios" / "aug-2025-night.yaml"

@@ -16,9 +16,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from sim import experiment as ex
-from sim import results, sweep
-from sim.runner import Progress, Task, run_replications, run_task
+from sim.experiments import sweep
+from sim.experiments.runner import Progress, Task, run_replications, run_task
+from sim.results import core as results
+from sim.spec import experiment as ex
+from sim.vocab import CHUNKS_DIR, STATE_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -158,7 +160,7 @@ def test_manifest_and_parameters(serial: Path) -> None:
     assert params[["name", "column", "kind"]].values.tolist() == [
         ["mfg", "defences.kyiv_mfg.count", "lever"]
     ]
-    assert not (serial / results.CHUNKS_DIR).exists()
+    assert not (serial / CHUNKS_DIR).exists()
 
 
 # --------------------------------------------------------------------------- executors
@@ -212,7 +214,7 @@ def test_resume_after_sigkill_gives_the_same_files(
     proc.communicate()
     assert proc.returncode == -signal.SIGKILL
     assert not (out / "runs.parquet").exists(), "the run finished before it was killed"
-    saved = len(list((out / results.CHUNKS_DIR).glob("p*.arrow")))
+    saved = len(list((out / CHUNKS_DIR).glob("p*.arrow")))
     assert 1 <= saved < 3 * 40 / 2
 
     code, _, stderr = call(["sweep", str(file), "--out", str(out), "--resume", "-w", "1", "-q"])
@@ -222,7 +224,7 @@ def test_resume_after_sigkill_gives_the_same_files(
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["experiment"]["replications_resumed"] == 2 * saved
     assert manifest["experiment"]["replications_run_in_this_session"] == 120 - 2 * saved
-    assert not (out / results.CHUNKS_DIR).exists()
+    assert not (out / CHUNKS_DIR).exists()
 
 
 @pytest.mark.slow
@@ -252,9 +254,9 @@ def test_resume_fills_the_gaps_between_saved_chunks(call, serial: Path, tmp_path
     file = write(tmp_path)
     prepared = ex.prepare(file)
     out = tmp_path / "out"
-    chunks = out / results.CHUNKS_DIR
+    chunks = out / CHUNKS_DIR
     chunks.mkdir(parents=True)
-    (chunks / sweep.STATE_FILE).write_text(json.dumps({"fingerprint": prepared.fingerprint}))
+    (chunks / STATE_FILE).write_text(json.dumps({"fingerprint": prepared.fingerprint}))
     store = results.ChunkStore(chunks)
     for point, reps in ((0, (0,)), (0, (2,)), (1, (1,))):
         store.write(run_task(Task(prepared.scenario_for(point), point, 5, reps)))

@@ -1,5 +1,6 @@
-"""Traces of single nights (sim.trace, `salvo run --trace N`): a trace is the night of its
-runs.parquet row, every threat ends in one state at a place on its route, files round-trip."""
+"""Traces of single nights (sim.experiments.traces, `salvo run --trace N`): a trace is the
+night of its runs.parquet row, every threat ends in one state at a place on its route, and the
+files round-trip."""
 
 from __future__ import annotations
 
@@ -12,18 +13,16 @@ import pandas as pd
 import pytest
 
 from sim import load_scenario, run_replications
-from sim.cli import main
-from sim.laydown import projection_for
-from sim.trace import (
-    CLASSES,
-    TRACE_FILES,
-    TRACE_TABLES,
+from sim.cli.app import main
+from sim.experiments.traces import (
     counts_from_trace,
     read_traces,
     record_traces,
     traces_to_bytes,
     write_traces,
 )
+from sim.night.laydown import projection_for
+from sim.vocab import CLASSES, TRACE_FILES, TRACE_TABLES
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "scenarios" / "aug-2025-night.yaml"

@@ -1,4 +1,4 @@
-"""Tests for sim.yamlio: user-facing `FILE:LINE: path: message` errors for YAML input."""
+"""Tests for sim.spec.yamlio: user-facing `FILE:LINE: path: message` errors for YAML input."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 import pytest
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from sim.yamlio import (
+from sim.spec.yamlio import (
     ErrorLine,
     InputError,
     LoadedYaml,

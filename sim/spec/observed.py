@@ -1,0 +1,212 @@
+"""Observed nights: read and check a nights CSV, the statistical baseline, and interval scores.
+
+The CSV format is the one of `../shared/data/nights-calibration.csv` (its README explains
+every column): per night, launched / destroyed / lost counts for the classes drone, cruise,
+ballistic, hypersonic and missile_mixed (rows that lump ballistic and cruise missiles).
+"Intercepted" as the model reports it is destroyed + lost.
+
+Mixed rows are apportioned to cruise and ballistic by one documented rule, used everywhere
+(scenario building, validation, the baseline): launched and intercepted mixed missiles are
+split between cruise and ballistic in proportion to that night's itemised cruise and
+ballistic launches (half and half when the night itemises neither), rounding so that the
+split parts add up to the mixed counts exactly.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sim.spec.yamlio import ErrorLine, InputError
+
+OBSERVED_CLASSES: tuple[str, ...] = ("drone", "cruise", "ballistic", "hypersonic")
+RAW_CLASSES: tuple[str, ...] = (*OBSERVED_CLASSES, "missile_mixed")
+SCORED: tuple[str, ...] = ("total", *OBSERVED_CLASSES)
+REQUIRED_COLUMNS: tuple[str, ...] = (
+    "date",
+    *(f"{cls}_{what}" for cls in RAW_CLASSES for what in ("launched", "destroyed", "lost")),
+)
+
+
+def _split(count: int, cruise_weight: int, ballistic_weight: int) -> tuple[int, int]:
+    """Split `count` into (cruise, ballistic) in proportion to the weights (1:1 if both 0)."""
+    if cruise_weight + ballistic_weight == 0:
+        cruise_weight = ballistic_weight = 1
+    cruise = round(count * cruise_weight / (cruise_weight + ballistic_weight))
+    return cruise, count - cruise
+
+
+def load_nights(path: str | Path) -> pd.DataFrame:
+    """Read and check a nights CSV; one row per night with launched/intercepted per class.
+
+    Raises InputError with `FILE:LINE: column: message` for a missing column, a count that
+    is not a whole number >= 0, destroyed + lost > launched, or a bad date.
+    """
+    path = Path(path)
+    file = str(path)
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.reader(handle))
+    except OSError as err:
+        raise InputError.single(file, f"cannot read file: {err.strerror or err}") from None
+    if not rows:
+        raise InputError.single(file, "empty file: expected a header row and nights")
+    header = [name.strip() for name in rows[0]]
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise InputError(
+            [ErrorLine(file, 1, column, "required column is missing") for column in missing]
+        )
+    index = {name: k for k, name in enumerate(header)}
+    errors: list[ErrorLine] = []
+    records = []
+    for line_no, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) < len(header):
+            errors.append(ErrorLine(file, line_no, "", f"expected {len(header)} columns"))
+            continue
+        record: dict[str, object] = {"line": line_no}
+        try:
+            record["date"] = pd.Timestamp(row[index["date"]].strip())
+        except ValueError:
+            errors.append(ErrorLine(file, line_no, "date", f"not a date: {row[index['date']]!r}"))
+            continue
+        for column in REQUIRED_COLUMNS[1:]:
+            text = row[index[column]].strip()
+            try:
+                value = int(text)
+            except ValueError:
+                errors.append(ErrorLine(file, line_no, column, f"not a whole number: {text!r}"))
+                continue
+            if value < 0:
+                errors.append(ErrorLine(file, line_no, column, f"{value} is negative"))
+            record[column] = value
+        for cls in RAW_CLASSES:
+            keys = [f"{cls}_{w}" for w in ("launched", "destroyed", "lost")]
+            if all(k in record for k in keys):
+                launched, destroyed, lost = (int(record[k]) for k in keys)  # type: ignore[arg-type]
+                if min(launched, destroyed, lost) >= 0 and destroyed + lost > launched:
+                    errors.append(
+                        ErrorLine(
+                            file,
+                            line_no,
+                            f"{cls}_destroyed",
+                            f"destroyed ({destroyed}) + lost ({lost}) exceed launched ({launched})",
+                        )
+                    )
+        records.append(record)
+    if errors:
+        raise InputError(errors)
+    if not records:
+        raise InputError.single(file, "no nights in the file")
+    return _tidy(pd.DataFrame.from_records(records))
+
+
+def _tidy(raw: pd.DataFrame) -> pd.DataFrame:
+    """Apportion mixed rows and name columns `launched.<cls>`, `intercepted.<cls>`."""
+    out = pd.DataFrame({"line": raw["line"], "date": raw["date"]})
+    out["quarter"] = raw["date"].dt.to_period("Q").astype(str)
+    for cls in OBSERVED_CLASSES:
+        out[f"launched.{cls}"] = raw[f"{cls}_launched"].astype(int)
+        out[f"intercepted.{cls}"] = (raw[f"{cls}_destroyed"] + raw[f"{cls}_lost"]).astype(int)
+        out[f"lost.{cls}"] = raw[f"{cls}_lost"].astype(int)
+    mixed_launched = raw["missile_mixed_launched"].astype(int).to_numpy()
+    mixed_intercepted = (raw["missile_mixed_destroyed"] + raw["missile_mixed_lost"]).to_numpy()
+    for k in np.flatnonzero(mixed_launched):
+        weights = int(raw["cruise_launched"].iloc[k]), int(raw["ballistic_launched"].iloc[k])
+        for what, count in (("launched", mixed_launched[k]), ("intercepted", mixed_intercepted[k])):
+            cruise, ballistic = _split(int(count), *weights)
+            out.loc[out.index[k], f"{what}.cruise"] += cruise
+            out.loc[out.index[k], f"{what}.ballistic"] += ballistic
+    out["launched.total"] = out[[f"launched.{c}" for c in OBSERVED_CLASSES]].sum(axis=1)
+    out["intercepted.total"] = out[[f"intercepted.{c}" for c in OBSERVED_CLASSES]].sum(axis=1)
+    out["mixed_missiles"] = mixed_launched
+    return out.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- baseline
+
+
+@dataclass
+class QuarterlyRateBaseline:
+    """Per class, the pooled intercept rate of each calendar quarter of the fitting nights
+    (the overall rate where a quarter has few launches), with the 5-95 % quantiles of the
+    relative residuals of the fitting nights as the interval. The predictor to beat."""
+
+    rates: dict[str, dict[str, float]]  # class -> quarter -> rate
+    overall: dict[str, float]
+    residual_q05: dict[str, float]
+    residual_q95: dict[str, float]
+    min_launches: int = 50
+
+    @classmethod
+    def fit(cls, nights: pd.DataFrame, *, min_launches: int = 50) -> QuarterlyRateBaseline:
+        """Fit on observed nights (as from `load_nights`)."""
+        rates: dict[str, dict[str, float]] = {}
+        overall: dict[str, float] = {}
+        q05: dict[str, float] = {}
+        q95: dict[str, float] = {}
+        for c in SCORED:
+            launched, intercepted = nights[f"launched.{c}"], nights[f"intercepted.{c}"]
+            overall[c] = float(intercepted.sum() / launched.sum()) if launched.sum() else 0.0
+            grouped = nights.groupby("quarter")[[f"launched.{c}", f"intercepted.{c}"]].sum()
+            rates[c] = {
+                quarter: float(row.iloc[1] / row.iloc[0])
+                for quarter, row in grouped.iterrows()
+                if row.iloc[0] >= min_launches
+            }
+            model = cls(rates, overall, {}, {}, min_launches)
+            expected = model.expected(nights, c)
+            used = expected > 0
+            residual = (intercepted[used] - expected[used]) / expected[used]
+            q05[c] = float(np.quantile(residual, 0.05)) if used.any() else 0.0
+            q95[c] = float(np.quantile(residual, 0.95)) if used.any() else 0.0
+        return cls(rates, overall, q05, q95, min_launches)
+
+    def rate(self, cls: str, quarter: str) -> float:
+        """The fitted rate of a class in a quarter (overall rate if the quarter is thin)."""
+        return self.rates[cls].get(quarter, self.overall[cls])
+
+    def expected(self, nights: pd.DataFrame, cls: str) -> pd.Series:
+        """Median prediction: launched x rate of the night's quarter."""
+        rate = nights["quarter"].map(lambda q: self.rate(cls, q))
+        return nights[f"launched.{cls}"] * rate
+
+    def predict(self, nights: pd.DataFrame) -> pd.DataFrame:
+        """Median and 5-95 % interval per class, clipped to [0, launched]."""
+        out = pd.DataFrame(index=nights.index)
+        for c in SCORED:
+            median = self.expected(nights, c)
+            launched = nights[f"launched.{c}"]
+            out[f"median.{c}"] = median
+            out[f"p05.{c}"] = (median * (1 + self.residual_q05[c])).clip(lower=0, upper=launched)
+            out[f"p95.{c}"] = (median * (1 + self.residual_q95[c])).clip(lower=0, upper=launched)
+        return out
+
+
+# --------------------------------------------------------------------------- scores
+
+
+def interval_scores(
+    observed: np.ndarray, median: np.ndarray, low: np.ndarray, high: np.ndarray
+) -> dict[str, float]:
+    """Coverage of the interval, its mean width, and the mean absolute error of the median."""
+    observed, median = np.asarray(observed, float), np.asarray(median, float)
+    low, high = np.asarray(low, float), np.asarray(high, float)
+    if len(observed) == 0:
+        return {
+            "coverage90": float("nan"),
+            "mean_width90": float("nan"),
+            "mae_median": float("nan"),
+        }
+    inside = (observed >= low) & (observed <= high)
+    return {
+        "coverage90": float(inside.mean()),
+        "mean_width90": float((high - low).mean()),
+        "mae_median": float(np.abs(observed - median).mean()),
+    }
