@@ -23,7 +23,7 @@ from sim.campaign.model import run_campaign
 from sim.cli.app import build_parser
 from sim.experiments import campaigns as cr
 from sim.experiments.runner import replication_rng
-from sim.results import core as results
+from sim.results.chunks import ChunkStore
 from sim.spec import experiment as ex
 from sim.spec.campaign import load_campaign
 from sim.vocab import CHUNKS_DIR, STATE_FILE
@@ -255,7 +255,7 @@ def _saved_chunks(out: Path, blocks: list[tuple[int, ...]]) -> None:
     chunks = out / CHUNKS_DIR
     (chunks / cr.NIGHTS_DIR).mkdir(parents=True)
     (chunks / STATE_FILE).write_text(json.dumps({"fingerprint": prepared.fingerprint}))
-    runs, nights = results.ChunkStore(chunks), results.ChunkStore(chunks / cr.NIGHTS_DIR)
+    runs, nights = ChunkStore(chunks), ChunkStore(chunks / cr.NIGHTS_DIR)
     for block in blocks:
         task = cr.CampaignTask(prepared.pickled, 0, prepared.seed, block)
         chunk = cr.run_campaign_task(task)

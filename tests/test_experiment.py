@@ -20,7 +20,7 @@ from scipy import stats
 
 from sim.cli.app import build_parser
 from sim.experiments import sweep
-from sim.results import core as results
+from sim.results.statistics import sweep_point_stats
 from sim.spec import experiment as ex
 from sim.spec.scenario import load_scenario
 
@@ -494,7 +494,7 @@ def test_point_statistics_match_numpy_and_scipy() -> None:
         intercepted = rng.binomial(count, 0.8, size=n) if count else np.zeros(n, int)
         runs[f"intercepted.{cls}"] = intercepted
         runs[f"leaked.{cls}"] = np.full(n, count) - intercepted
-    row = results.sweep_point_stats(pd.DataFrame(runs))
+    row = sweep_point_stats(pd.DataFrame(runs))
 
     def check(prefix: str, values: np.ndarray) -> None:
         lo, hi = stats.t.interval(

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from helpers import DPI, ROOT, call, is_blank, pixels, png_size
 
-from sim.results import core as results
+from sim.results.statistics import sweep_point_stats
 from sim.viz import plots, report
 from sim.vocab import TRACE_FILES
 
@@ -335,7 +335,7 @@ def _write_sweep(folder: Path, grid: dict[str, list], *, sobol: bool = False) ->
         drones = int(values.get("salvo.shahed.count", 300))
         level = 0.95 - 0.3 * float(values.get("ew.suppression.drone", 0.1))
         row = {"point": p, **values, "replications": 5}
-        row |= results.sweep_point_stats(_fake_runs(rng, 5, drones, level))
+        row |= sweep_point_stats(_fake_runs(rng, 5, drones, level))
         rows.append(row)
     pd.DataFrame(rows).to_csv(folder / "summary.csv", index=False)
     params = pd.DataFrame(
@@ -440,7 +440,7 @@ def test_report_writes_markdown_and_self_contained_html(tmp_path, plotted):
     md = (folder / "report.md").read_text(encoding="utf-8")
     assert md.startswith("# salvo results: aug-2025-night")
     assert "## What was run" in md and "salvo run" in md
-    assert "intercept rate:" in md  # the summary table of sim.results.core.format_summary
+    assert "intercept rate:" in md  # the summary table of sim.results.summary.format_summary
     assert "## Observed versus simulated" in md
     assert "| all threats (of 614 launched) | 577 |" in md
     for name in ("intercepted", "leaked", "defence", "night-map-0", "night-map-1"):

@@ -12,18 +12,12 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from sim.results import core as results
-from sim.results.core import (
-    ResultsExistError,
-    build_manifest,
-    describe,
-    format_summary,
-    mean_ci,
-    read_runs,
-    read_summary,
-    summarise_runs,
-    write_results,
-)
+from sim.results import files as files_module
+from sim.results import manifest as manifest_module
+from sim.results.files import ResultsExistError, read_runs, read_summary, write_results
+from sim.results.manifest import build_manifest
+from sim.results.statistics import describe, mean_ci
+from sim.results.summary import format_summary, summarise_runs
 from sim.vocab import CLASSES, OUTCOMES, REPORTED_CLASSES
 
 N_REPS = 40
@@ -416,7 +410,7 @@ def test_build_manifest_without_git(monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(*args: object, **kwargs: object) -> None:
         raise FileNotFoundError("git not installed")
 
-    monkeypatch.setattr(results.subprocess, "run", boom)
+    monkeypatch.setattr(manifest_module.subprocess, "run", boom)
     manifest = build_manifest(
         command="c", inputs={}, seed=1, replications=1, wall_time_s=0.0, workers=1
     )
@@ -426,14 +420,14 @@ def test_build_manifest_without_git(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_build_manifest_missing_package(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = results.importlib.metadata.version
+    real = manifest_module.importlib.metadata.version
 
     def fake(name: str) -> str:
         if name in ("mesa", "salvo-sim"):
-            raise results.importlib.metadata.PackageNotFoundError(name)
+            raise manifest_module.importlib.metadata.PackageNotFoundError(name)
         return real(name)
 
-    monkeypatch.setattr(results.importlib.metadata, "version", fake)
+    monkeypatch.setattr(manifest_module.importlib.metadata, "version", fake)
     manifest = build_manifest(
         command="c", inputs={}, seed=1, replications=1, wall_time_s=0.0, workers=1
     )
@@ -534,7 +528,7 @@ def test_write_results_failure_with_force_keeps_old(
     def broken(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(results.pq, "write_table", broken)
+    monkeypatch.setattr(files_module.pq, "write_table", broken)
     with pytest.raises(OSError, match="disk full"):
         _write(out, runs, summary, force=True)
     assert {p.name for p in out.iterdir()} == {"keep.txt"}
@@ -559,7 +553,7 @@ def test_write_results_refuses_before_doing_work(
     def must_not_write(*args: object, **kwargs: object) -> None:
         raise AssertionError("write_table called although the folder exists")
 
-    monkeypatch.setattr(results.pq, "write_table", must_not_write)
+    monkeypatch.setattr(files_module.pq, "write_table", must_not_write)
     with pytest.raises(ResultsExistError):
         _write(out, runs, summary)
     assert _siblings(tmp_path) == {"r"}
@@ -571,14 +565,14 @@ def test_write_results_restores_old_when_swap_fails(
     out = tmp_path / "r"
     out.mkdir()
     (out / "keep.txt").write_text("old")
-    real_rename = results.os.rename
+    real_rename = files_module.os.rename
 
     def flaky_rename(src: object, dst: object) -> None:
         if Path(str(src)).name.startswith(".r.tmp-"):
             raise OSError("rename failed")
         real_rename(src, dst)
 
-    monkeypatch.setattr(results.os, "rename", flaky_rename)
+    monkeypatch.setattr(files_module.os, "rename", flaky_rename)
     with pytest.raises(OSError, match="rename failed"):
         _write(out, runs, summary, force=True)
     assert {p.name for p in out.iterdir()} == {"keep.txt"}

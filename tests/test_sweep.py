@@ -18,7 +18,8 @@ import pytest
 
 from sim.experiments import sweep
 from sim.experiments.runner import Progress, Task, run_replications, run_task
-from sim.results import core as results
+from sim.results.chunks import ChunkStore
+from sim.results.statistics import SWEEP_STATS, sweep_point_stats
 from sim.spec import experiment as ex
 from sim.vocab import CHUNKS_DIR, STATE_FILE
 
@@ -135,13 +136,13 @@ def test_summary_csv_is_the_statistics_of_runs(serial: Path) -> None:
     assert summary["defences.kyiv_mfg.count"].tolist() == [4, 20]
     assert summary["replications"].tolist() == [3, 3]
     for point in range(2):
-        expected = results.sweep_point_stats(runs[runs["point"] == point])
+        expected = sweep_point_stats(runs[runs["point"] == point])
         row = summary.iloc[point]
         for column in ("intercept_rate.total.mean", "leaked.total.p95", "intercepted.drone.sd"):
             assert row[column] == pytest.approx(expected[column], rel=1e-12)
     # no missile is launched: their groups are left out
     assert not [c for c in summary.columns if ".cruise." in c or ".missiles." in c]
-    for stat in results.SWEEP_STATS:
+    for stat in SWEEP_STATS:
         assert f"intercept_rate.decoy.{stat}" in summary.columns
 
 
@@ -257,7 +258,7 @@ def test_resume_fills_the_gaps_between_saved_chunks(call, serial: Path, tmp_path
     chunks = out / CHUNKS_DIR
     chunks.mkdir(parents=True)
     (chunks / STATE_FILE).write_text(json.dumps({"fingerprint": prepared.fingerprint}))
-    store = results.ChunkStore(chunks)
+    store = ChunkStore(chunks)
     for point, reps in ((0, (0,)), (0, (2,)), (1, (1,))):
         store.write(run_task(Task(prepared.scenario_for(point), point, 5, reps)))
     (chunks / ".p000001-r000000.arrow.tmp-1").write_bytes(b"half a chunk")

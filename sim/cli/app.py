@@ -19,7 +19,9 @@ from sim import __version__
 from sim.analysis.calibrate import CRITERIA, DEFAULT_CRITERION
 from sim.experiments.runner import default_workers, run_replications
 from sim.refdocs import catalog as catalog_table
-from sim.results import core as results
+from sim.results.files import ResultsExistError, write_results
+from sim.results.manifest import build_manifest
+from sim.results.summary import format_summary, summarise_runs
 from sim.spec.scenario import load_catalog, load_scenario
 from sim.spec.yamlio import InputError
 
@@ -69,7 +71,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
     out = Path(args.out) if args.out else _default_out(scenario.name)
     if out.exists() and not args.force:
-        raise results.ResultsExistError(out)
+        raise ResultsExistError(out)
     seed = scenario.seed if args.seed is None else args.seed
     workers = args.workers or default_workers()
     started = time.perf_counter()
@@ -82,8 +84,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     wall = time.perf_counter() - started
     observed = scenario.observed.model_dump(exclude_none=True) if scenario.observed else None
-    summary = results.summarise_runs(runs, scenario=scenario.name, seed=seed, observed=observed)
-    manifest = results.build_manifest(
+    summary = summarise_runs(runs, scenario=scenario.name, seed=seed, observed=observed)
+    manifest = build_manifest(
         command="run",
         inputs={"scenario": Path(args.scenario)},
         seed=seed,
@@ -99,7 +101,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         kept = range(min(args.trace, args.replications))
         extra_files = traces_to_bytes(record_traces(scenario, seed, kept))
         traced = f", trace-*.parquet of {len(kept)} replication(s)"
-    results.write_results(
+    write_results(
         out,
         runs=runs,
         summary=summary,
@@ -110,7 +112,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        print(results.format_summary(summary))
+        print(format_summary(summary))
         print(f"\nwrote {out}/ (runs.parquet, summary.json, manifest.json{traced}) in {wall:.1f} s")
     return EXIT_OK
 
@@ -602,7 +604,7 @@ def _guard(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) 
     except InputError as err:
         print(str(err), file=sys.stderr)
         return EXIT_BAD_INPUT
-    except results.ResultsExistError as err:
+    except ResultsExistError as err:
         print(f"salvo: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:

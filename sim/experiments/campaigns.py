@@ -25,7 +25,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
-import os
 import pickle
 import shutil
 from collections import OrderedDict
@@ -37,12 +36,20 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.feather as feather
-import pyarrow.parquet as pq
 
 from sim.campaign.model import CampaignSetup, run_campaign
 from sim.experiments import sweep
 from sim.experiments.runner import replication_rng
-from sim.results import core as results
+from sim.results.chunks import ChunkStore, aligned
+from sim.results.files import (
+    json_bytes,
+    write_bytes_atomic,
+    write_parquet_atomic,
+    write_parquet_streamed,
+)
+from sim.results.manifest import build_manifest, catalog_texts, text_sha256
+from sim.results.statistics import totals_stats
+from sim.results.tables import design_cell, sobol_lines, text_table
 from sim.spec import experiment
 from sim.spec.campaign import Campaign, load_campaign
 from sim.vocab import (
@@ -212,8 +219,8 @@ class PreparedCampaign:
         """sha256 of everything that fixes the numbers: campaign, template and catalogue
         texts, the seed and the replications (a resumed folder must match it)."""
         digest = hashlib.sha256(b"campaign")
-        for part in (self.text, self.template_text, *results.catalog_texts(), str(self.seed)):
-            digest.update(results.text_sha256(part).encode())
+        for part in (self.text, self.template_text, *catalog_texts(), str(self.seed)):
+            digest.update(text_sha256(part).encode())
         digest.update(str(self.replications).encode())
         return digest.hexdigest()
 
@@ -267,14 +274,14 @@ def run(
     stopping the workers; what finished is kept for `resume`.
     """
     out = Path(out)
-    nights = results.ChunkStore(out / CHUNKS_DIR / NIGHTS_DIR)
+    nights = ChunkStore(out / CHUNKS_DIR / NIGHTS_DIR)
 
-    def open_nights(store: results.ChunkStore, done: dict[int, set[int]]) -> dict[int, set[int]]:
+    def open_nights(store: ChunkStore, done: dict[int, set[int]]) -> dict[int, set[int]]:
         nights.folder.mkdir(exist_ok=True)
         nights.remove_temporary()
         return store.done() if _pair_chunks(store, nights) else done
 
-    def save(store: results.ChunkStore, chunk: CampaignChunk) -> tuple[int, ...]:
+    def save(store: ChunkStore, chunk: CampaignChunk) -> tuple[int, ...]:
         assert chunk.nights is not None  # the nights first: a totals chunk means both exist
         nights.write_table(chunk.nights, chunk.point, chunk.replications[0])
         return _save_totals(store, chunk)
@@ -307,13 +314,13 @@ def run(
     )
 
 
-def _save_totals(store: results.ChunkStore, chunk: CampaignChunk) -> tuple[int, ...]:
+def _save_totals(store: ChunkStore, chunk: CampaignChunk) -> tuple[int, ...]:
     """Save a chunk's totals (the last write of a chunk); its replications."""
     store.write_table(chunk.runs, chunk.point, chunk.replications[0])
     return chunk.replications
 
 
-def _pair_chunks(store: results.ChunkStore, nights_store: results.ChunkStore) -> bool:
+def _pair_chunks(store: ChunkStore, nights_store: ChunkStore) -> bool:
     """Delete totals chunks without their nights chunk and the other way round (a run killed
     between the two writes); True if any was deleted."""
     runs = {p.name: p for paths in store.files().values() for p in paths}
@@ -325,17 +332,6 @@ def _pair_chunks(store: results.ChunkStore, nights_store: results.ChunkStore) ->
     return bool(orphans)
 
 
-def _parquet_atomic(path: Path, table: pa.Table) -> None:
-    """Write a small table as one parquet file, atomically."""
-    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
-    try:
-        pq.write_table(table.combine_chunks(), tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        results._remove(tmp)
-        raise
-
-
 def _check_replications(table: pa.Table, replications: int, what: str) -> None:
     got = table.column("replication").to_pylist()
     if got != list(range(replications)):
@@ -343,30 +339,6 @@ def _check_replications(table: pa.Table, replications: int, what: str) -> None:
 
 
 # --------------------------------------------------------------------------- statistics
-
-
-def metric_stats(values: np.ndarray, replications: int) -> dict[str, float]:
-    """`n` (replications with a value), `share` (n / replications) and the statistics of the
-    values that are there (NaN and missing left out): mean, sd, 95 % CI of the mean, 5/50/95 %
-    quantiles."""
-    arr = np.asarray(values, dtype=float)
-    finite = arr[np.isfinite(arr)]
-    out = {"n": float(finite.size), "share": finite.size / replications if replications else 0.0}
-    out.update(results._stats(finite))
-    return out
-
-
-def totals_stats(runs: pd.DataFrame) -> dict[str, dict[str, float]]:
-    """Statistics (`metric_stats`) of every total, in column order. For `ran_out_day.<type>`
-    `share` is the share of replications in which the type ran out and the statistics are
-    those of its run-out day among them (`p50`: the median day)."""
-    reps = len(runs)
-    skip = {"point", "replication", "seed"}
-    return {
-        column: metric_stats(runs[column].to_numpy(dtype=float, na_value=np.nan), reps)
-        for column in runs.columns
-        if column not in skip and runs[column].dtype != object
-    }
 
 
 def _none(x: float) -> float | None:
@@ -426,14 +398,14 @@ def _finalise_campaign(
     prepared: PreparedCampaign,
     out: Path,
     chunks: sweep.ChunkRun,
-    nights_store: results.ChunkStore,
+    nights_store: ChunkStore,
 ) -> CampaignResult:
     """Chunks -> nights.parquet, runs.parquet, summary.csv, summary.json, manifest.json."""
     store = chunks.store
     reps = prepared.replications
     metadata = {"salvo.campaign": prepared.name, "salvo.seed": str(prepared.seed)}
     columns = [(n, t) for n, t in store.columns() if n not in ("point", "seed")]
-    runs = results.ChunkStore.read_table(store.files().get(0, []), columns, missing="null")
+    runs = ChunkStore.read_table(store.files().get(0, []), columns, missing="null")
     _check_replications(runs, reps, "runs")
     night_files = nights_store.files().get(0, [])
     if [p.name for p in night_files] != [p.name for p in store.files().get(0, [])]:
@@ -441,25 +413,25 @@ def _finalise_campaign(
 
     night_columns = nights_store.columns()
     schema = pa.schema([(n, t) for n, t in night_columns if n != "point"], metadata=metadata)
-    results.write_parquet_streamed(
+    write_parquet_streamed(
         out / NIGHTS_FILE,
         schema,
         (
-            results.aligned(feather.read_table(f), night_columns, missing="null")
+            aligned(feather.read_table(f), night_columns, missing="null")
             .select(schema.names)
             .cast(schema)
             for f in night_files
         ),
         ROW_GROUP,
     )
-    _parquet_atomic(out / RUNS_FILE, runs.replace_schema_metadata(metadata))
+    write_parquet_atomic(out / RUNS_FILE, runs.replace_schema_metadata(metadata))
     stats = totals_stats(runs.to_pandas())
     summary = summary_json(prepared, stats)
-    results.write_bytes_atomic(
+    write_bytes_atomic(
         out / SWEEP_SUMMARY_FILE,
         summary_frame(stats).to_csv(index=False).encode("utf-8"),
     )
-    results.write_bytes_atomic(out / SUMMARY_FILE, results._json_bytes(summary))
+    write_bytes_atomic(out / SUMMARY_FILE, json_bytes(summary))
     written = [
         NIGHTS_FILE,
         RUNS_FILE,
@@ -467,7 +439,7 @@ def _finalise_campaign(
         SUMMARY_FILE,
         MANIFEST_FILE,
     ]
-    manifest = results.build_manifest(
+    manifest = build_manifest(
         command="campaign",
         inputs={"campaign": prepared.path, "template": prepared.template_path},
         seed=prepared.seed,
@@ -484,8 +456,8 @@ def _finalise_campaign(
         "days": calendar.days,
         "tracked_types": prepared.campaign.tracked_types(),
         "fingerprint": prepared.fingerprint,
-        "campaign_sha256": results.text_sha256(prepared.text),
-        "template_sha256": results.text_sha256(prepared.template_text),
+        "campaign_sha256": text_sha256(prepared.text),
+        "template_sha256": text_sha256(prepared.template_text),
         "campaign_text": prepared.text,
         "template_text": prepared.template_text,
         "seeding": "replication r: numpy.random.SeedSequence(seed, spawn_key=(0, r))",
@@ -494,7 +466,7 @@ def _finalise_campaign(
         "files": written,
     }
     manifest["executor"] = chunks.executor
-    results.write_bytes_atomic(out / MANIFEST_FILE, results._json_bytes(manifest))
+    write_bytes_atomic(out / MANIFEST_FILE, json_bytes(manifest))
     shutil.rmtree(store.folder, ignore_errors=True)
     return CampaignResult(out, summary, manifest, chunks.ran, files=written)
 
@@ -561,7 +533,7 @@ def format_campaign(result: CampaignResult) -> str:
                 f"{fmt(st['p05'])} – {fmt(st['p95'])}",
             ]
         )
-    lines += results._table(["campaign totals", "mean", "95 % CI of the mean", "p05 – p95"], rows)
+    lines += text_table(["campaign totals", "mean", "95 % CI of the mean", "p05 – p95"], rows)
     if s["ran_out"]:
         lines += ["", "interceptor stocks that ran out (share of replications; day among them):"]
         rows = []
@@ -579,7 +551,7 @@ def format_campaign(result: CampaignResult) -> str:
                     f"{info['p05_day']:.0f} – {info['p95_day']:.0f}",
                 ]
             )
-        lines += results._table(["type", "ran out", "median day", "p05 – p95"], rows)
+        lines += text_table(["type", "ran out", "median day", "p05 – p95"], rows)
     return "\n".join(lines) + "\n"
 
 
@@ -633,7 +605,7 @@ def _finalise_sweep(
     files = chunks.store.files()
     tables, summary_rows = [], []
     for point in range(n_points):
-        chunk = results.ChunkStore.read_table(files.get(point, []), head + totals, missing="null")
+        chunk = ChunkStore.read_table(files.get(point, []), head + totals, missing="null")
         _check_replications(chunk, reps, f"design point {point}")
         design = sweep.design_values(prepared, converters, point)
         tables.append(sweep.with_design(chunk, schema, design))
@@ -644,7 +616,7 @@ def _finalise_sweep(
                 row[f"{metric}.share"] = st["share"]
             row.update({f"{metric}.{k}": st[k] for k in STATS})
         summary_rows.append(row)
-    _parquet_atomic(out / RUNS_FILE, pa.concat_tables(tables))
+    write_parquet_atomic(out / RUNS_FILE, pa.concat_tables(tables))
     assert prepared.campaign_path is not None and prepared.campaign_text is not None
     return sweep.write_sweep_outputs(
         prepared,
@@ -694,7 +666,7 @@ def format_campaign_sweep(
 
     rows = []
     for _, row in summary.head(max_rows).iterrows():
-        design = [sweep._cell(row[c]) for c in columns]
+        design = [design_cell(row[c]) for c in columns]
         rows.append(
             [
                 str(int(row["point"])),
@@ -706,20 +678,9 @@ def format_campaign_sweep(
                 *(f"{100 * row[c]:.0f}" for c in shares),
             ]
         )
-    lines += results._table(headers, rows)
+    lines += text_table(headers, rows)
     if len(summary) > max_rows:
         lines.append(f"... {len(summary) - max_rows} more design points in summary.csv")
     if result.sensitivity is not None:
-        lines += ["", "Sobol' indices (first order S1, total ST, ± 95 % half-width):"]
-        srows = [
-            [
-                r["output"],
-                r["parameter"],
-                r["kind"],
-                f"{r['S1']:.3f} ± {r['S1_conf']:.3f}",
-                f"{r['ST']:.3f} ± {r['ST_conf']:.3f}",
-            ]
-            for _, r in result.sensitivity.iterrows()
-        ]
-        lines += results._table(["output", "parameter", "kind", "S1", "ST"], srows)
+        lines += sobol_lines(result.sensitivity.to_dict("records"))
     return "\n".join(lines) + "\n"

@@ -30,7 +30,16 @@ import pyarrow as pa
 
 from sim import __version__
 from sim.experiments.runner import ExecutorError, Progress, Task, chunked, make_executor, run_task
-from sim.results import core as results
+from sim.results.chunks import ChunkStore
+from sim.results.files import (
+    ResultsFolderError,
+    json_bytes,
+    write_bytes_atomic,
+    write_parquet_streamed,
+)
+from sim.results.manifest import build_manifest, text_sha256
+from sim.results.statistics import SWEEP_GROUPS, SWEEP_METRICS, SWEEP_STATS, sweep_point_stats
+from sim.results.tables import design_cell, sobol_lines, text_table
 from sim.spec.experiment import PreparedExperiment, SobolDesign, sobol_problem
 from sim.vocab import (
     CHUNKS_DIR,
@@ -118,21 +127,21 @@ def check_results_folder(
     """
     chunks = out / CHUNKS_DIR
     if out.exists() and not out.is_dir():
-        raise results.ResultsFolderError(out, f"{out} exists and is not a folder")
+        raise ResultsFolderError(out, f"{out} exists and is not a folder")
     if not out.exists():
         return False
     if resume:
         stored = _stored_fingerprint(out, section)
         # (a run killed before it wrote its state leaves at most an empty .chunks/)
         leftover = {p.name for p in out.iterdir()} - {CHUNKS_DIR}
-        if stored is None and (leftover or results.ChunkStore(chunks).files()):
-            raise results.ResultsFolderError(
+        if stored is None and (leftover or ChunkStore(chunks).files()):
+            raise ResultsFolderError(
                 out,
                 f"results folder {out} was not written by salvo {command}; use --force to "
                 "replace it or another --out",
             )
         if stored is not None and stored != fingerprint:
-            raise results.ResultsFolderError(
+            raise ResultsFolderError(
                 out,
                 f"results folder {out} holds a different {section} ({inputs} differ); "
                 "--resume needs the same inputs. Use --force to start over or another --out",
@@ -140,13 +149,13 @@ def check_results_folder(
         return stored is not None and not chunks.exists()
     if force:
         if not _is_results_folder(out):
-            raise results.ResultsFolderError(
+            raise ResultsFolderError(
                 out,
                 f"{out} exists and is not a salvo results folder; refusing to replace it "
                 "with --force",
             )
         return False
-    raise results.ResultsFolderError(
+    raise ResultsFolderError(
         out,
         f"results folder {out} exists; use --resume to finish an interrupted {command} "
         "or --force to overwrite it",
@@ -155,7 +164,7 @@ def check_results_folder(
 
 def open_chunk_store(
     out: Path, state: dict[str, Any], *, points: int, replications: int, force: bool
-) -> tuple[results.ChunkStore, dict[int, set[int]]]:
+) -> tuple[ChunkStore, dict[int, set[int]]]:
     """The chunk store of `out` (emptied first with `force`), its state file written once,
     half-written chunks removed; and the replications it holds by design point."""
     chunks = out / CHUNKS_DIR
@@ -164,16 +173,16 @@ def open_chunk_store(
     chunks.mkdir(parents=True, exist_ok=True)
     state_file = chunks / STATE_FILE
     if not state_file.exists():
-        results.write_bytes_atomic(state_file, results._json_bytes(state))
-    store = results.ChunkStore(chunks)
+        write_bytes_atomic(state_file, json_bytes(state))
+    store = ChunkStore(chunks)
     store.remove_temporary()
     try:
         done = store.done()
     except ValueError as err:
-        raise results.ResultsFolderError(out, f"{out}: {err}") from None
+        raise ResultsFolderError(out, f"{out}: {err}") from None
     for point, finished in done.items():
         if point >= points or max(finished) >= replications:
-            raise results.ResultsFolderError(
+            raise ResultsFolderError(
                 out, f"{chunks} holds replications outside this experiment's design"
             )
     return store, done
@@ -247,7 +256,7 @@ class RunOptions:
 class ChunkRun:
     """What `run_resumable` ran: the chunk store holding every replication, and how."""
 
-    store: results.ChunkStore
+    store: ChunkStore
     executor: dict[str, Any]  # the executor's description, for the manifest
     wall_time_s: float
     ran: int  # replications run by this call
@@ -267,14 +276,14 @@ def run_resumable(
     replications: int,
     fn: Callable[[Any], Any],
     make_task: Callable[[int, tuple[int, ...]], Any],
-    save: Callable[[results.ChunkStore, Any], Sized],
+    save: Callable[[ChunkStore, Any], Sized],
     complete: Callable[[], R],
     finalise: Callable[[ChunkRun], R],
     options: RunOptions,
     command: str = "sweep",
     section: str = "experiment",
     inputs: str = "experiment, scenario, seed or replications",
-    on_open: Callable[[results.ChunkStore, dict[int, set[int]]], dict[int, set[int]]] | None = None,
+    on_open: Callable[[ChunkStore, dict[int, set[int]]], dict[int, set[int]]] | None = None,
 ) -> R:
     """The run of a sweep or campaign: check `out` (`check_results_folder`; `complete()` if it
     is already finished), run `fn(make_task(point, block))` on the executor for every block of
@@ -358,7 +367,7 @@ def run_sweep(
             prepared, out, command=command, **dataclasses.asdict(options)
         )
 
-    def save(store: results.ChunkStore, rows: list[dict]) -> list[dict]:
+    def save(store: ChunkStore, rows: list[dict]) -> list[dict]:
         store.write(rows)
         return rows
 
@@ -493,7 +502,7 @@ def _finalise(
             counts: dict[str, list[np.ndarray]] = {c: [] for c in counted}
             expected = 0
             for path in files.get(point, []):
-                chunk = results.ChunkStore.read_table([path], chunk_columns)
+                chunk = ChunkStore.read_table([path], chunk_columns)
                 got = chunk.column("replication").to_pylist()
                 if got != list(range(expected, expected + len(got))):
                     raise RuntimeError(f"{path}: replications {got} do not follow {expected - 1}")
@@ -504,10 +513,10 @@ def _finalise(
             if expected != reps:
                 raise RuntimeError(f"design point {point} has {expected} of {reps} replications")
             frame = pd.DataFrame({c: np.concatenate(v) for c, v in counts.items()})
-            stats = results.sweep_point_stats(frame)
+            stats = sweep_point_stats(frame)
             summary_rows.append({"point": point, **design, "replications": reps, **stats})
 
-    results.write_parquet_streamed(out / RUNS_FILE, schema, tables(), ROW_GROUP)
+    write_parquet_streamed(out / RUNS_FILE, schema, tables(), ROW_GROUP)
     return write_sweep_outputs(
         prepared,
         out,
@@ -536,23 +545,19 @@ def write_sweep_outputs(
     `texts` under "experiment", manifest kind `kind` if given); the chunks go."""
     n_points, reps = len(prepared.points), prepared.replications
     written = [RUNS_FILE, SWEEP_SUMMARY_FILE, PARAMETERS_FILE]
-    results.write_bytes_atomic(
-        out / SWEEP_SUMMARY_FILE, summary.to_csv(index=False).encode("utf-8")
-    )
-    results.write_bytes_atomic(
+    write_bytes_atomic(out / SWEEP_SUMMARY_FILE, summary.to_csv(index=False).encode("utf-8"))
+    write_bytes_atomic(
         out / PARAMETERS_FILE,
         parameters_frame(prepared).to_csv(index=False).encode("utf-8"),
     )
     sensitivity = None
     if isinstance(prepared.experiment.design, SobolDesign):
         sensitivity = sobol_indices(prepared, summary, sensitivity_outputs)
-        results.write_bytes_atomic(
-            out / SENSITIVITY_FILE, sensitivity.to_csv(index=False).encode("utf-8")
-        )
+        write_bytes_atomic(out / SENSITIVITY_FILE, sensitivity.to_csv(index=False).encode("utf-8"))
         written.append(SENSITIVITY_FILE)
     written.append(MANIFEST_FILE)
 
-    manifest = results.build_manifest(
+    manifest = build_manifest(
         command=command,
         inputs=inputs,
         seed=prepared.seed,
@@ -566,7 +571,7 @@ def write_sweep_outputs(
         "name": prepared.name,
         "description": prepared.experiment.description,
         "fingerprint": prepared.fingerprint,
-        **{f"{key}_sha256": results.text_sha256(text) for key, text in texts.items()},
+        **{f"{key}_sha256": text_sha256(text) for key, text in texts.items()},
         **{f"{key}_text": text for key, text in texts.items()},
         "points": n_points,
         "replications_total": n_points * reps,
@@ -576,7 +581,7 @@ def write_sweep_outputs(
     }
     manifest["design"] = prepared.describe()
     manifest["executor"] = chunks.executor
-    results.write_bytes_atomic(out / MANIFEST_FILE, results._json_bytes(manifest))
+    write_bytes_atomic(out / MANIFEST_FILE, json_bytes(manifest))
     shutil.rmtree(chunks.store.folder, ignore_errors=True)
     return SweepResult(out, summary, sensitivity, manifest, chunks.ran, files=written)
 
@@ -585,14 +590,10 @@ def _summary_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """summary.csv: groups that no design point launches are left out."""
     frame = pd.DataFrame(rows)
     drop = []
-    for group in results.SWEEP_GROUPS:
+    for group in SWEEP_GROUPS:
         if group != "total" and not (frame[f"launched.{group}"] > 0).any():
             drop.append(f"launched.{group}")
-            drop += [
-                f"{metric}.{group}.{stat}"
-                for metric in results.SWEEP_METRICS
-                for stat in results.SWEEP_STATS
-            ]
+            drop += [f"{metric}.{group}.{stat}" for metric in SWEEP_METRICS for stat in SWEEP_STATS]
     return frame.drop(columns=drop)
 
 
@@ -679,12 +680,6 @@ def _num(x: float) -> str:
     return "–" if not math.isfinite(x) else f"{x:.1f}"
 
 
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
 def format_sweep(prepared: PreparedExperiment, result: SweepResult, *, max_rows: int = 20) -> str:
     """A short report: intercept rate and leaked per design point (and Sobol' indices)."""
     if prepared.is_campaign:
@@ -713,22 +708,10 @@ def format_sweep(prepared: PreparedExperiment, result: SweepResult, *, max_rows:
             f"{_num(row['leaked.total.mean'])} "
             f"[{_num(row['leaked.total.p05'])}–{_num(row['leaked.total.p95'])}]"
         )
-        rows.append([str(int(row["point"])), *(_cell(row[c]) for c in columns), rate, leaked])
-    lines += results._table(headers, rows)
+        rows.append([str(int(row["point"])), *(design_cell(row[c]) for c in columns), rate, leaked])
+    lines += text_table(headers, rows)
     if len(summary) > max_rows:
         lines.append(f"... {len(summary) - max_rows} more design points in summary.csv")
     if result.sensitivity is not None:
-        lines += ["", "Sobol' indices (first order S1, total ST, ± 95 % half-width):"]
-        sens = result.sensitivity
-        srows = [
-            [
-                r["output"],
-                r["parameter"],
-                r["kind"],
-                f"{r['S1']:.3f} ± {r['S1_conf']:.3f}",
-                f"{r['ST']:.3f} ± {r['ST_conf']:.3f}",
-            ]
-            for _, r in sens.iterrows()
-        ]
-        lines += results._table(["output", "parameter", "kind", "S1", "ST"], srows)
+        lines += sobol_lines(result.sensitivity.to_dict("records"))
     return "\n".join(lines) + "\n"

@@ -291,7 +291,7 @@ def _parquet_bytes(table: pd.DataFrame) -> bytes:
 def traces_to_bytes(tables: Mapping[str, pd.DataFrame]) -> dict[str, bytes]:
     """Serialise trace tables to Parquet: ``{"trace-<name>.parquet": bytes}``.
 
-    This is the form ``sim.results.core.write_results(extra_files=...)`` takes, so traces are
+    This is the form ``sim.results.files.write_results(extra_files=...)`` takes, so traces are
     written atomically with the rest of the results folder.
     """
     unknown = sorted(set(tables) - set(TRACE_TABLES))

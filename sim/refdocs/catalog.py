@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
+from sim.results.tables import text_table
 from sim.spec.scenario import Catalog
 from sim.vocab import CLASSES
-
-
-def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
-    widths = [max(len(h), *(len(r[k]) for r in rows)) if rows else len(h)
-              for k, h in enumerate(headers)]  # fmt: skip
-    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
-    out = [line, "  ".join("-" * w for w in widths)]
-    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
-    return out
 
 
 def _per_class(values: dict[str, float], fmt: str) -> str:
@@ -31,16 +23,17 @@ def _usd(value: float) -> str:
 def format_catalog(catalog: Catalog, *, sources: bool = True) -> str:
     """Threat and defence tables, then (optionally) every number's source."""
     lines = ["THREAT TYPES"]
-    lines += _table(
+    lines += text_table(
         ["id", "class", "name", "km/h", "alt m", "cost", "fail", "accuracy", "EW susc."],
         [
             [tid, t.class_, t.name, f"{t.speed_kmh:g}", f"{t.altitude_m:g}", _usd(t.cost_usd),
              f"{t.failure_prob:.2f}", f"{t.accuracy:.2f}", f"{t.ew_susceptibility:.2f}"]
             for tid, t in catalog.threats.items()
         ],
+        numeric=False,
     )  # fmt: skip
     lines += ["", "DEFENCE TYPES  (per class: " + "/".join(CLASSES) + ")"]
-    lines += _table(
+    lines += text_table(
         ["id", "kind", "range km", "pk / EW suppression", "ch", "mag+res", "react s",
          "engage s", "doctrine", "cost/shot"],
         [
@@ -50,6 +43,7 @@ def format_catalog(catalog: Catalog, *, sources: bool = True) -> str:
              f"{d.shots_per_engagement}x {d.doctrine}", _usd(d.cost_per_shot_usd)]
             for did, d in catalog.defences.items()
         ],
+        numeric=False,
     )  # fmt: skip
     if sources:
         lines += ["", "SOURCES"]

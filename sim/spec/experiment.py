@@ -34,7 +34,7 @@ import numpy as np
 from pydantic import BaseModel, Field, model_validator
 
 from sim.refdocs import scenario as schema_docs
-from sim.results.core import catalog_texts, text_sha256
+from sim.results.manifest import catalog_texts, text_sha256
 from sim.spec import campaign as cs
 from sim.spec import scenario as sc
 from sim.spec.scenario import NonNegInt, Number, Scenario, Strict

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from sim.results.core import format_summary
+from sim.results.summary import format_summary
 from sim.viz import campaign as plots_campaign
 from sim.viz import plots
 from sim.vocab import (

@@ -15,7 +15,6 @@ from sim.analysis.calibrate.fit import (
     fit_calibration,
     parse_params,
     prepare_start,
-    sha256_of,
 )
 from sim.analysis.calibrate.posture import flat_parameters
 from sim.analysis.calibrate.schema import (
@@ -28,6 +27,7 @@ from sim.analysis.calibrate.schema import (
 )
 from sim.analysis.calibrate.validate import validate_nights
 from sim.experiments.runner import default_workers
+from sim.results.manifest import file_sha256
 from sim.spec.observed import SCORED, load_nights
 
 
@@ -150,7 +150,7 @@ def command_validate(args: Any) -> int:
         "seed": args.seed,
         "scenario": str(args.scenario),
         "data": str(args.nights),
-        "data_sha256": sha256_of(args.nights),
+        "data_sha256": file_sha256(args.nights),
         "fit_data": str(args.fit_data or args.nights) if not args.cv else "training folds",
         "cv": args.cv,
         "criterion": args.criterion if args.cv else None,

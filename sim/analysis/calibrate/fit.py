@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 import sys
 import time
@@ -28,6 +27,7 @@ from sim.analysis.calibrate.posture import (
 )
 from sim.analysis.calibrate.schema import Calibration, Fit, default_bounds, load_template
 from sim.analysis.calibrate.simulate import RESULT_COLUMNS, simulate_spec
+from sim.results.manifest import file_sha256
 from sim.spec.observed import OBSERVED_CLASSES
 from sim.spec.yamlio import load_yaml
 
@@ -97,15 +97,6 @@ class FitResult:
     seconds: float
     by_class: dict[str, dict[str, float]]
     standard_errors: dict[str, float | None]
-
-
-def sha256_of(path: str | Path) -> str:
-    """SHA-256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _hessian(f: Callable[[np.ndarray], float], x: np.ndarray, steps: np.ndarray) -> np.ndarray:
@@ -319,7 +310,7 @@ def fit_calibration(
     seconds = time.perf_counter() - started
     fit = Fit(
         data=str(data) if data else "",
-        sha256=sha256_of(data) if data and Path(data).is_file() else "",
+        sha256=file_sha256(data) if data and Path(data).is_file() else "",
         nights=len(rows),
         dates=[r.date.date().isoformat() for r in rows],
         objective=round(total, 3),

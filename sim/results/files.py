@@ -1,0 +1,200 @@
+"""Results folders and files written atomically: readers see old or new content, never a
+partial one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from sim.results.statistics import finite_or_none
+from sim.vocab import (
+    MANIFEST_FILE,
+    RUNS_FILE,
+    SUMMARY_FILE,
+)
+
+
+class ResultsExistError(Exception):
+    """Raised when the results folder already exists, so earlier results are never clobbered."""
+
+    def __init__(self, out_dir: Path | str) -> None:
+        self.out_dir = Path(out_dir)
+        super().__init__(f"results folder {self.out_dir} exists; use --force to overwrite")
+
+
+def jsonable(obj: Any) -> Any:
+    """Convert numpy scalars/arrays and NaN recursively so ``observed`` stays JSON-safe."""
+    if isinstance(obj, Mapping):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple | np.ndarray):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, bool | np.bool_):
+        return bool(obj)
+    if isinstance(obj, int | np.integer):
+        return int(obj)
+    if isinstance(obj, float | np.floating):
+        return finite_or_none(obj)
+    return obj
+
+
+def json_bytes(obj: Any) -> bytes:
+    """Serialise strictly (no NaN) with indent 2 and a trailing newline."""
+    return (json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n").encode("utf-8")
+
+
+def _check_extra_name(name: str) -> Path:
+    """Validate an extra file name: relative, inside the folder, not a reserved file."""
+    rel = Path(name)
+    if not name or rel.is_absolute() or ".." in rel.parts or rel.as_posix() in {".", ""}:
+        raise ValueError(f"invalid extra file name {name!r}")
+    if rel.as_posix() in {RUNS_FILE, SUMMARY_FILE, MANIFEST_FILE}:
+        raise ValueError(f"extra file {name!r} would overwrite a standard results file")
+    return rel
+
+
+def remove_path(path: Path) -> None:
+    """Delete a file or directory tree, ignoring errors (best-effort cleanup)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+def write_results(
+    out_dir: Path,
+    *,
+    runs: pd.DataFrame,
+    summary: dict,
+    manifest: dict,
+    force: bool = False,
+    extra_files: dict[str, bytes] | None = None,
+) -> Path:
+    """Atomically create the results folder so readers never see partial or mixed results."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not force:
+        raise ResultsExistError(out_dir)
+    extras = {_check_extra_name(k): v for k, v in (extra_files or {}).items()}
+
+    parent = out_dir.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = parent / f".{out_dir.name}.tmp-{os.getpid()}"
+    remove_path(tmp)
+    tmp.mkdir()
+    try:
+        table = pa.Table.from_pandas(runs, preserve_index=False)
+        pq.write_table(table, tmp / RUNS_FILE)
+        (tmp / SUMMARY_FILE).write_bytes(json_bytes(summary))
+        (tmp / MANIFEST_FILE).write_bytes(json_bytes(manifest))
+        for rel, data in extras.items():
+            target = tmp / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(bytes(data))
+
+        if out_dir.exists() or out_dir.is_symlink():
+            if not force:
+                raise ResultsExistError(out_dir)
+            old = parent / f".{out_dir.name}.old-{os.getpid()}"
+            remove_path(old)
+            os.rename(out_dir, old)
+            try:
+                os.rename(tmp, out_dir)
+            except BaseException:
+                os.rename(old, out_dir)
+                raise
+            remove_path(old)
+        else:
+            os.rename(tmp, out_dir)
+    except BaseException:
+        remove_path(tmp)
+        raise
+    return out_dir
+
+
+def read_runs(path: Path | str) -> pd.DataFrame:
+    """Read runs.parquet from a results folder or a direct file path."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / RUNS_FILE
+    return pd.read_parquet(path)
+
+
+def read_summary(path: Path | str) -> dict:
+    """Read summary.json from a results folder or a direct file path."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / SUMMARY_FILE
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+class ResultsFolderError(ResultsExistError):
+    """A results folder that may not be used as asked (exists, or holds another experiment)."""
+
+    def __init__(self, out_dir: Path | str, message: str) -> None:
+        self.out_dir = Path(out_dir)
+        Exception.__init__(self, message)
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write a file so readers see the old or the new content, never a partial one."""
+    path = Path(path)
+    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        remove_path(tmp)
+        raise
+
+
+def write_parquet_streamed(
+    path: Path, schema: pa.Schema, tables: Iterable[pa.Table], row_group: int
+) -> None:
+    """Write `tables` (each of `schema`) as one parquet file, atomically, holding one table in
+    memory at a time, in row groups of `row_group` rows whatever the tables' lengths (so the
+    bytes never depend on how the rows were cut into tables)."""
+    path = Path(path)
+    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
+    writer = pq.ParquetWriter(tmp, schema)
+    try:
+        pending: list[pa.Table] = []
+        buffered = 0
+        for table in tables:
+            pending.append(table)
+            buffered += len(table)
+            while buffered >= row_group:
+                joined = pa.concat_tables(pending).combine_chunks()
+                writer.write_table(joined.slice(0, row_group))
+                pending = [joined.slice(row_group)]
+                buffered -= row_group
+        if buffered:
+            writer.write_table(pa.concat_tables(pending).combine_chunks())
+        writer.close()
+        os.replace(tmp, path)
+    except BaseException:
+        writer.close()
+        remove_path(tmp)
+        raise
+
+
+def write_parquet_atomic(path: Path, table: pa.Table) -> None:
+    """Write a small table as one parquet file, atomically."""
+    path = Path(path)
+    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
+    try:
+        pq.write_table(table.combine_chunks(), tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        remove_path(tmp)
+        raise
