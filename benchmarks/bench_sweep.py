@@ -90,7 +90,8 @@ def rates(replications: int, chunk: int, rounds: int = 3) -> dict[str, float]:
     best rate of each is kept, so a burst of other load on a shared machine spoils one round,
     not the result.
     """
-    from sim.experiments.runner import ProcessExecutor, SerialExecutor, Task, chunked, run_task
+    from sim.experiments.executors import ProcessExecutor, SerialExecutor
+    from sim.experiments.replications import Task, chunked, run_task
     from sim.spec.scenario import load_scenario
 
     scenario = load_scenario(REFERENCE)
@@ -171,7 +172,7 @@ class WorkerMemory(threading.Thread):
 
 def one_sweep(replications: int) -> dict[str, float]:
     """A whole sweep in this process (called in a fresh child by `sweep_in_child`)."""
-    from sim.experiments import sweep
+    from sim.experiments.sweep import run_sweep
     from sim.spec import experiment
 
     sampler = WorkerMemory()
@@ -180,7 +181,7 @@ def one_sweep(replications: int) -> dict[str, float]:
         file = write_experiment(Path(tmp), replications)
         prepared = experiment.prepare(file)
         started = time.perf_counter()
-        sweep.run_sweep(prepared, Path(tmp) / "out", workers=2, progress=False)
+        run_sweep(prepared, Path(tmp) / "out", workers=2, progress=False)
         wall = time.perf_counter() - started
     sampler.stop.set()
     sampler.join()

@@ -27,8 +27,8 @@ _API: dict[str, str] = {
     "NightModel": "sim.night.model",
     "NightResult": "sim.night.model",
     "run_night": "sim.night.model",
-    "replication_rng": "sim.experiments.runner",
-    "run_replications": "sim.experiments.runner",
+    "replication_rng": "sim.experiments.replications",
+    "run_replications": "sim.experiments.replications",
     "Scenario": "sim.spec.scenario",
     "load_catalog": "sim.spec.scenario",
     "load_scenario": "sim.spec.scenario",
@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from sim.experiments.runner import replication_rng, run_replications
+    from sim.experiments.replications import replication_rng, run_replications
     from sim.night.model import NightModel, NightResult, run_night
     from sim.spec.scenario import Scenario, load_catalog, load_scenario
 

@@ -25,7 +25,7 @@ from sim.analysis.analytic import (
     shoot_look_shoot_expected_shots,
     shoot_look_shoot_kill_probability,
 )
-from sim.experiments.runner import run_replications
+from sim.experiments.replications import run_replications
 from sim.night.model import NightModel
 
 ALPHA = 1e-4  # binomial tests reject below this p-value (fixed seeds: a failure is a real one)

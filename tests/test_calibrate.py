@@ -525,7 +525,7 @@ def test_calibrated_scenario_reproduces_the_reference_night():
 def test_every_option_is_explained_in_cli_calibrate_md(command):
     import argparse
 
-    from sim.cli.app import build_parser
+    from sim.cli.parser import build_parser
 
     text = (ROOT / "docs" / "cli-calibrate.md").read_text(encoding="utf-8")
     parser = build_parser()

@@ -20,9 +20,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from sim.campaign.model import run_campaign
-from sim.cli.app import build_parser
+from sim.cli.parser import build_parser
 from sim.experiments import campaigns as cr
-from sim.experiments.runner import replication_rng
+from sim.experiments.replications import replication_rng
 from sim.results.chunks import ChunkStore
 from sim.spec import experiment as ex
 from sim.spec.campaign import load_campaign
@@ -251,7 +251,7 @@ def test_force_replaces_a_results_folder(call, serial: tuple[Path, str], tmp_pat
 
 def _saved_chunks(out: Path, blocks: list[tuple[int, ...]]) -> None:
     """Chunks of `blocks` saved as an interrupted run leaves them."""
-    prepared = cr.prepare(CAMPAIGN, replications=REPS)
+    prepared = cr.prepare_campaign(CAMPAIGN, replications=REPS)
     chunks = out / CHUNKS_DIR
     (chunks / cr.NIGHTS_DIR).mkdir(parents=True)
     (chunks / STATE_FILE).write_text(json.dumps({"fingerprint": prepared.fingerprint}))

@@ -5,7 +5,7 @@ import pytest
 import yaml
 from scipy import stats
 
-from sim.experiments.runner import run_replications
+from sim.experiments.replications import run_replications
 from sim.night.model import NightModel
 from sim.spec.distributions import Distribution
 from sim.spec.scenario import scenario_from_data

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from sim.cli.app import build_parser
+from sim.cli.parser import build_parser
 from sim.refdocs import scenario as schema_docs
 from sim.spec import scenario as sc
 

@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from sim.cli.app import build_parser
-from sim.experiments import sweep
+from sim.cli.parser import build_parser
+from sim.experiments.sweep_outputs import sobol_indices
 from sim.results.statistics import sweep_point_stats
 from sim.spec import experiment as ex
 from sim.spec.scenario import load_scenario
@@ -230,7 +230,7 @@ def test_sobol_indices_of_a_known_additive_function(tmp_path: Path) -> None:
     b = np.array([(p.values["p1"] - 100) / 2900 for p in prepared.points])
     y = 4 * a + b
     summary = pd.DataFrame({"intercept_rate.total.mean": y, "leaked.total.mean": b})
-    sens = sweep.sobol_indices(prepared, summary).set_index(["output", "parameter"])
+    sens = sobol_indices(prepared, summary).set_index(["output", "parameter"])
     expected = {("intercept_rate.total", "p0"): 16 / 17, ("intercept_rate.total", "p1"): 1 / 17}
     expected |= {("leaked.total", "p0"): 0.0, ("leaked.total", "p1"): 1.0}
     for key, value in expected.items():

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.experiments.runner import replication_rng, run_replications
+from sim.experiments.replications import replication_rng, run_replications
 from sim.night.agents import DefenceUnit, Target, Threat
 from sim.night.model import NightModel
 from sim.spec.scenario import Scenario, load_scenario

@@ -477,7 +477,7 @@ def test_report_of_a_sweep_lists_design_points(tmp_path):
 def _subparser(name: str):
     import argparse
 
-    from sim.cli.app import build_parser
+    from sim.cli.parser import build_parser
 
     for action in build_parser()._actions:
         if isinstance(action, argparse._SubParsersAction):

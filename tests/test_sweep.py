@@ -17,7 +17,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from sim.experiments import sweep
-from sim.experiments.runner import Progress, Task, run_replications, run_task
+from sim.experiments.progress import Progress
+from sim.experiments.replications import Task, run_replications, run_task
 from sim.results.chunks import ChunkStore
 from sim.results.statistics import SWEEP_STATS, sweep_point_stats
 from sim.spec import experiment as ex
@@ -376,7 +377,7 @@ def test_sobol_sweep_writes_sensitivity(call, tmp_path: Path) -> None:
 def test_progress_lines_per_decile_and_after_resume(capsys: pytest.CaptureFixture) -> None:
     bar = Progress(20, initial=6)
     for _ in range(7):
-        bar([{}, {}])
+        bar.update(2)
     bar.close()
     lines = capsys.readouterr().err.splitlines()
     assert lines == [
@@ -389,7 +390,7 @@ def test_progress_lines_per_decile_and_after_resume(capsys: pytest.CaptureFixtur
         "replications: 20/20 (100 %)",
     ]
     quiet = Progress(20, enabled=False)
-    quiet([{}] * 20)
+    quiet.update(20)
     assert capsys.readouterr().err == ""
 
 

@@ -1,13 +1,14 @@
 """`salvo campaign` and campaign sweeps: replications of campaigns, on any executor, resumable.
 
-One campaign (`run`): replication r runs `sim.campaign.model.run_campaign` with
-`numpy.random.SeedSequence(seed, spawn_key=(0, r))` (`sim.experiments.runner.replication_rng`),
-so the numbers do not depend on the executor, the number of workers, their order or on
-resuming. Finished replications are saved in chunks under ``DIR/.chunks/`` as they complete
-(their totals in ``.chunks/``, their per-night tables in ``.chunks/nights/``); at the end the
-results folder gets ``nights.parquet`` (one row per replication and day), ``runs.parquet`` (one
-row per replication: the totals), ``summary.csv`` and ``summary.json`` (statistics of the
-totals, run-out days) and ``manifest.json``, and the chunks go.
+One campaign (`run_campaigns`): replication r runs `sim.campaign.model.run_campaign` with
+`numpy.random.SeedSequence(seed, spawn_key=(0, r))`
+(`sim.experiments.replications.replication_rng`), so the numbers do not depend on the executor,
+the number of workers, their order or on resuming. Finished replications are saved in chunks
+under ``DIR/.chunks/`` as they complete (their totals in ``.chunks/``, their per-night tables
+in ``.chunks/nights/``); at the end the results folder gets ``nights.parquet`` (one row per
+replication and day), ``runs.parquet`` (one row per replication: the totals), ``summary.csv``
+and ``summary.json`` (statistics of the totals, run-out days) and ``manifest.json``, and the
+chunks go.
 
 A campaign experiment (an experiment file naming ``campaign:``, see `sim.spec.experiment`) is run
 by `run_campaign_sweep`: design point p, replication r with spawn key (p, r); it writes
@@ -38,8 +39,17 @@ import pyarrow as pa
 import pyarrow.feather as feather
 
 from sim.campaign.model import CampaignSetup, run_campaign
-from sim.experiments import sweep
-from sim.experiments.runner import replication_rng
+from sim.experiments.replications import replication_rng
+from sim.experiments.resumable import ChunkRun, RunOptions, read_json, run_resumable
+from sim.experiments.sweep_outputs import (
+    HEAD_COLUMNS,
+    SweepResult,
+    complete_sweep_result,
+    design_schema,
+    design_values,
+    with_design,
+    write_sweep_outputs,
+)
 from sim.results.chunks import ChunkStore, aligned
 from sim.results.files import (
     json_bytes,
@@ -225,7 +235,7 @@ class PreparedCampaign:
         return digest.hexdigest()
 
 
-def prepare(
+def prepare_campaign(
     path: str | Path, *, seed: int | None = None, replications: int = 100
 ) -> PreparedCampaign:
     """Read and check a campaign file and its template (InputError on bad input)."""
@@ -246,7 +256,7 @@ def prepare(
 
 @dataclass
 class CampaignResult:
-    """What `run` produced (the files are in `out`)."""
+    """What `run_campaigns` produced (the files are in `out`)."""
 
     out: Path
     summary: dict[str, Any]
@@ -256,7 +266,7 @@ class CampaignResult:
     files: list[str] = field(default_factory=list)
 
 
-def run(
+def run_campaigns(
     prepared: PreparedCampaign,
     out: str | Path,
     *,
@@ -270,8 +280,8 @@ def run(
     """Run every replication of a campaign not yet saved in `out`, then write the outputs.
 
     An existing `out` is refused without `resume`/`force` (ResultsFolderError), as is, with
-    `resume`, a folder of other inputs. Ctrl-C raises `sim.experiments.sweep.SweepInterrupted` after
-    stopping the workers; what finished is kept for `resume`.
+    `resume`, a folder of other inputs. Ctrl-C raises `sim.experiments.resumable.RunInterrupted`
+    after stopping the workers; what finished is kept for `resume`.
     """
     out = Path(out)
     nights = ChunkStore(out / CHUNKS_DIR / NIGHTS_DIR)
@@ -287,12 +297,12 @@ def run(
         return _save_totals(store, chunk)
 
     def complete() -> CampaignResult:
-        manifest = sweep.read_json(out / MANIFEST_FILE) or {}
-        summary = sweep.read_json(out / SUMMARY_FILE) or {}
+        manifest = read_json(out / MANIFEST_FILE) or {}
+        summary = read_json(out / SUMMARY_FILE) or {}
         files = list((manifest.get("campaign") or {}).get("files", []))
         return CampaignResult(out, summary, manifest, 0, already_complete=True, files=files)
 
-    return sweep.run_resumable(
+    return run_resumable(
         out,
         fingerprint=prepared.fingerprint,
         name=prepared.name,
@@ -307,7 +317,7 @@ def run(
         on_open=open_nights,
         complete=complete,
         finalise=lambda chunks: _finalise_campaign(prepared, out, chunks, nights),
-        options=sweep.RunOptions(workers, dask, resume, force, progress, chunk_size),
+        options=RunOptions(workers, dask, resume, force, progress, chunk_size),
         command="campaign",
         section="campaign",
         inputs="campaign, template, seed or replications",
@@ -397,7 +407,7 @@ def summary_json(prepared: PreparedCampaign, stats: dict[str, dict[str, float]])
 def _finalise_campaign(
     prepared: PreparedCampaign,
     out: Path,
-    chunks: sweep.ChunkRun,
+    chunks: ChunkRun,
     nights_store: ChunkStore,
 ) -> CampaignResult:
     """Chunks -> nights.parquet, runs.parquet, summary.csv, summary.json, manifest.json."""
@@ -569,9 +579,9 @@ def run_campaign_sweep(
     progress: bool = True,
     chunk_size: int | None = None,
     command: str = "sweep",
-) -> sweep.SweepResult:
+) -> SweepResult:
     """`sim.experiments.sweep.run_sweep` for an experiment whose design points are campaigns."""
-    return sweep.run_resumable(
+    return run_resumable(
         out,
         fingerprint=prepared.fingerprint,
         name=prepared.name,
@@ -583,9 +593,9 @@ def run_campaign_sweep(
             prepared.pickled_scenario(point), point, prepared.seed, block, keep_nights=False
         ),
         save=_save_totals,
-        complete=lambda: sweep._complete_result(out),
+        complete=lambda: complete_sweep_result(out),
         finalise=lambda chunks: _finalise_sweep(prepared, out, chunks, command=command),
-        options=sweep.RunOptions(workers, dask, resume, force, progress, chunk_size),
+        options=RunOptions(workers, dask, resume, force, progress, chunk_size),
         inputs="experiment, campaign, template, seed or replications",
     )
 
@@ -593,22 +603,22 @@ def run_campaign_sweep(
 def _finalise_sweep(
     prepared: experiment.PreparedExperiment,
     out: Path,
-    chunks: sweep.ChunkRun,
+    chunks: ChunkRun,
     *,
     command: str,
-) -> sweep.SweepResult:
+) -> SweepResult:
     """Chunks -> runs.parquet, summary.csv, parameters.csv, sensitivity.csv, manifest.json."""
     n_points, reps = len(prepared.points), prepared.replications
-    head = sweep.HEAD_COLUMNS
+    head = HEAD_COLUMNS
     totals = [(n, t) for n, t in chunks.store.columns() if n not in dict(head)]
-    schema, converters = sweep.design_schema(prepared, head, totals)
+    schema, converters = design_schema(prepared, head, totals)
     files = chunks.store.files()
     tables, summary_rows = [], []
     for point in range(n_points):
         chunk = ChunkStore.read_table(files.get(point, []), head + totals, missing="null")
         _check_replications(chunk, reps, f"design point {point}")
-        design = sweep.design_values(prepared, converters, point)
-        tables.append(sweep.with_design(chunk, schema, design))
+        design = design_values(prepared, converters, point)
+        tables.append(with_design(chunk, schema, design))
         stats = totals_stats(chunk.to_pandas())
         row: dict[str, Any] = {"point": point, **design, "replications": reps}
         for metric, st in stats.items():
@@ -618,7 +628,7 @@ def _finalise_sweep(
         summary_rows.append(row)
     write_parquet_atomic(out / RUNS_FILE, pa.concat_tables(tables))
     assert prepared.campaign_path is not None and prepared.campaign_text is not None
-    return sweep.write_sweep_outputs(
+    return write_sweep_outputs(
         prepared,
         out,
         chunks,
@@ -640,7 +650,7 @@ def _finalise_sweep(
 
 
 def format_campaign_sweep(
-    prepared: experiment.PreparedExperiment, result: sweep.SweepResult, *, max_rows: int = 20
+    prepared: experiment.PreparedExperiment, result: SweepResult, *, max_rows: int = 20
 ) -> str:
     """A short report of a campaign sweep: headline totals per design point."""
     summary = result.summary

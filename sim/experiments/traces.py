@@ -1,10 +1,10 @@
 """Full traces of single nights: every threat's route and fate, every unit, every shot.
 
 A runs table keeps one row of counts per night; a trace keeps what happened in it, so a night
-can be drawn on a map (``salvo plot``). Traces are recorded by running the chosen
-replications again with exactly the seeding of ``sim.experiments.runner`` (replication ``r`` of
-design point ``p`` draws from ``SeedSequence(seed, spawn_key=(p, r))``), so the trace of
-replication ``r`` is the night whose counts are row ``r`` of ``runs.parquet``.
+can be drawn on a map (``salvo plot``). Traces are recorded by running the chosen replications
+again with exactly the seeding of ``sim.experiments.replications`` (replication ``r`` of design
+point ``p`` draws from ``SeedSequence(seed, spawn_key=(p, r))``), so the trace of replication
+``r`` is the night whose counts are row ``r`` of ``runs.parquet``.
 
 Tables (pandas DataFrames, one ``trace-<name>.parquet`` file each in a results folder):
 
@@ -251,10 +251,10 @@ def record_traces(
 ) -> dict[str, pd.DataFrame]:
     """Re-run the given replications of a scenario and return their full trace tables.
 
-    Seeding is exactly that of ``sim.experiments.runner`` (``replication_rng(seed, point,
+    Seeding is exactly that of ``sim.experiments.replications`` (``replication_rng(seed, point,
     r)``), so the counts in the trace of replication ``r`` equal row ``r`` of the runs table.
     """
-    from sim.experiments.runner import replication_rng
+    from sim.experiments.replications import replication_rng
     from sim.night.laydown import NightPlan
     from sim.night.model import NightModel
 

@@ -72,6 +72,11 @@ def remove_path(path: Path) -> None:
             path.unlink()
 
 
+def default_out(name: str) -> Path:
+    """The results folder a command writes when no --out is given: results/<name>/."""
+    return Path("results") / name
+
+
 def write_results(
     out_dir: Path,
     *,

@@ -100,8 +100,7 @@ def build_manifest(
         "workers": int(workers),
         "wall_time_s": float(wall_time_s),
         "inputs": {
-            role: {"path": str(path), "sha256": file_sha256(path)}
-            for role, path in inputs.items()
+            role: {"path": str(path), "sha256": file_sha256(path)} for role, path in inputs.items()
         },
         "versions": versions,
         "git_commit": commit,

@@ -32,6 +32,7 @@ __all__ = [
     "ErrorLine",
     "InputError",
     "LoadedYaml",
+    "OptionError",
     "PathError",
     "format_errors",
     "load_yaml",
@@ -125,6 +126,11 @@ class InputError(Exception):
     ) -> InputError:
         """Build an InputError holding a single ErrorLine (the common case)."""
         return cls([ErrorLine(file=file, line=line, path=path, message=message)])
+
+
+class OptionError(ValueError):
+    """A command-line option or function argument out of what is allowed (bad input, exit
+    status 2 on the command line), such as a parameter list naming no parameter."""
 
 
 class PathError(ValueError):

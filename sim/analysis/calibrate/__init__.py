@@ -11,7 +11,7 @@ module knows; data flows one way (each module imports only those above it):
 * `builder`: one observed night (launches per class, a date) -> a scenario (`build_night`) and
   its replication recipe (`night_spec`): each class split between deep, near and, on a
   concentrated night, focus salvo groups, with the posture of the night's date;
-* `simulate`: replications of built nights (`simulate_spec`, `predict_nights`) over processes;
+* `simulate`: replications of built nights (`simulate_spec`, `predict_nights`) on any executor;
 * `emulator`: the model's per-group intercepted fractions on a grid of posture values and salvo
   sizes, run once with fixed seeds (common random numbers);
 * `mixture`: night-level draws (beta quantile tables), normal-mixture quantiles, the weighted
@@ -21,11 +21,12 @@ module knows; data flows one way (each module imports only those above it):
   (`fit_calibration`);
 * `validate`: predictive intervals scored against the observed nights and the
   `QuarterlyRateBaseline`, in-sample or in K-fold cross-validation (`validate_nights`);
-* `commands`: `salvo calibrate` and `salvo validate`.
+* `runs`: calibrate and validate from files, the library behind `salvo calibrate` and
+  `salvo validate` (`calibrate_file`, `validate_file`).
 """
 
 # How the fit scores the drone block: "likelihood" (default) or "wis", the weighted interval
 # score of the 5/50/95 % quantiles (docs/calibration.md, "Fitting criterion"). Kept here, not in
-# `schema`, so that `sim.cli.app` can offer the choices without importing the calibration modules.
+# `schema`, so that `sim.cli` can offer the choices without importing the calibration modules.
 CRITERIA: tuple[str, ...] = ("likelihood", "wis")
 DEFAULT_CRITERION = "likelihood"

@@ -18,8 +18,9 @@ from sim.analysis.calibrate.schema import (
     Posture,
     load_template,
 )
-from sim.analysis.calibrate.simulate import Ticker, parallel_map
-from sim.experiments.runner import replication_rng
+from sim.experiments.executors import map_ordered
+from sim.experiments.progress import Progress
+from sim.experiments.replications import replication_rng
 from sim.night.model import NightModel
 from sim.spec.observed import OBSERVED_CLASSES
 from sim.spec.scenario import Scenario
@@ -184,9 +185,11 @@ def build_emulator(
     grid: EmulatorGrid | None = None,
     seed: int = 1,
     workers: int = 1,
+    dask: str | None = None,
     progress: bool = False,
 ) -> Emulator:
-    """Run the model on the emulator grid (fixed seeds: common random numbers)."""
+    """Run the model on the emulator grid (fixed seeds: common random numbers), on local
+    processes (`workers`) or Dask (`dask`): the grid is the same on any."""
     grid = grid or EmulatorGrid()
     started = time.perf_counter()
     template_data = load_template(calibration.template)
@@ -240,8 +243,14 @@ def build_emulator(
     order = sorted(
         range(len(tasks)), key=lambda k: -tasks[k].n if tasks[k].kind != "missile" else 0
     )
-    ticker = Ticker(len(tasks), "calibrate: emulator cells", progress)
-    results = parallel_map(_run_cell, [tasks[k] for k in order], workers, ticker)
+    results = map_ordered(
+        _run_cell,
+        [tasks[k] for k in order],
+        workers=workers,
+        dask=dask,
+        progress=Progress(len(tasks), label="calibrate: emulator cells", enabled=progress,
+                          unit="cell", timed=True),
+    )  # fmt: skip
     by_index = {index: (per_group, totals) for index, per_group, totals in results}
     group_ids = list(scenario.salvo)
     d_idx = [group_ids.index(g) for g in drone_groups]

@@ -29,10 +29,10 @@ from sim.analysis.calibrate.schema import Calibration, Fit, default_bounds, load
 from sim.analysis.calibrate.simulate import RESULT_COLUMNS, simulate_spec
 from sim.results.manifest import file_sha256
 from sim.spec.observed import OBSERVED_CLASSES
-from sim.spec.yamlio import load_yaml
+from sim.spec.yamlio import OptionError, load_yaml
 
 
-class ParamsError(ValueError):
+class ParamsError(OptionError):
     """A --params specification that names no parameter or gives bad bounds."""
 
 

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import math
-import multiprocessing
-import sys
-import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +12,9 @@ import pandas as pd
 
 from sim.analysis.calibrate.builder import NightRow, NightSpec, night_spec
 from sim.analysis.calibrate.schema import SIM_CLASSES, Calibration, load_template
-from sim.experiments.runner import replication_rng
+from sim.experiments.executors import map_ordered
+from sim.experiments.progress import Progress
+from sim.experiments.replications import replication_rng
 from sim.night.model import NightModel
 from sim.spec.distributions import Distribution
 from sim.spec.observed import SCORED
@@ -137,59 +135,6 @@ def run_night_task(task: NightTask) -> tuple[int, np.ndarray]:
     return task.point, simulate_spec(spec, task.replications, task.seed, task.point)
 
 
-def _pool(workers: int) -> ProcessPoolExecutor:
-    # spawn, stated explicitly: Mesa sets it globally on import, and it is safe everywhere
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
-
-
-def parallel_map(
-    fn: Callable[[Any], Any],
-    tasks: list[Any],
-    workers: int,
-    on_done: Callable[[], None] | None = None,
-) -> list[Any]:
-    """fn over tasks, serially or in a process pool; results in task order."""
-    results: list[Any] = [None] * len(tasks)
-    if workers <= 1 or len(tasks) <= 1:
-        for k, task in enumerate(tasks):
-            results[k] = fn(task)
-            if on_done:
-                on_done()
-        return results
-    from concurrent.futures import as_completed
-
-    with _pool(workers) as pool:
-        futures = {pool.submit(fn, task): k for k, task in enumerate(tasks)}
-        for future in as_completed(futures):
-            results[futures[future]] = future.result()
-            if on_done:
-                on_done()
-    return results
-
-
-class Ticker:
-    """Progress lines on stderr: one per 10 % of `total` steps."""
-
-    def __init__(self, total: int, label: str, enabled: bool) -> None:
-        self.total, self.label, self.enabled = max(total, 1), label, enabled
-        self.done = 0
-        self._next = 1
-        self._start = time.perf_counter()
-
-    def __call__(self) -> None:
-        self.done += 1
-        decile = self.done * 10 // self.total
-        if self.enabled and decile >= self._next:
-            elapsed = time.perf_counter() - self._start
-            print(
-                f"{self.label}: {self.done}/{self.total} ({100 * self.done // self.total} %, "
-                f"{elapsed:.0f} s)",
-                file=sys.stderr,
-                flush=True,
-            )
-            self._next = decile + 1
-
-
 def predict_nights(
     calibration: Calibration,
     rows: Sequence[NightRow],
@@ -197,6 +142,7 @@ def predict_nights(
     replications: int = 100,
     seed: int = 1,
     workers: int = 1,
+    dask: str | None = None,
     progress: bool = False,
     points: Sequence[int] | None = None,
 ) -> pd.DataFrame:
@@ -210,15 +156,25 @@ def predict_nights(
         NightTask(calibration.template, calibration, row, replications, seed, point)
         for row, point in zip(rows, points, strict=True)
     ]
-    return simulate_quantiles(tasks, workers=workers, progress=progress)
+    return simulate_quantiles(tasks, workers=workers, dask=dask, progress=progress)
 
 
 def simulate_quantiles(
-    tasks: Sequence[NightTask], *, workers: int = 1, progress: bool = False
+    tasks: Sequence[NightTask],
+    *,
+    workers: int = 1,
+    dask: str | None = None,
+    progress: bool = False,
 ) -> pd.DataFrame:
     """Run the night tasks; per night and class the median, 5 % / 95 % quantiles and mean."""
-    ticker = Ticker(len(tasks), "validate: nights simulated", progress)
-    results = parallel_map(run_night_task, list(tasks), workers, ticker)
+    results = map_ordered(
+        run_night_task,
+        tasks,
+        workers=workers,
+        dask=dask,
+        progress=Progress(len(tasks), label="validate: nights simulated", enabled=progress,
+                          unit="night", timed=True),
+    )  # fmt: skip
     records = []
     for task, (_, sims) in zip(tasks, results, strict=True):
         record: dict[str, Any] = {"date": task.row.date.date().isoformat()}

@@ -19,11 +19,11 @@ from sim.analysis.calibrate.posture import flat_parameters
 from sim.analysis.calibrate.schema import Calibration, default_bounds
 from sim.analysis.calibrate.simulate import (
     NightTask,
-    Ticker,
-    parallel_map,
     predict_nights,
     simulate_quantiles,
 )
+from sim.experiments.executors import map_ordered
+from sim.experiments.progress import Progress
 from sim.spec.observed import SCORED, QuarterlyRateBaseline, interval_scores
 
 
@@ -87,6 +87,7 @@ def validate_nights(
     replications: int = 100,
     seed: int = 1,
     workers: int = 1,
+    dask: str | None = None,
     cv: int | None = None,
     free: Mapping[str, tuple[float, float]] | None = None,
     emulator_grid: EmulatorGrid | None = None,
@@ -107,7 +108,7 @@ def validate_nights(
         baseline = QuarterlyRateBaseline.fit(fit_data if fit_data is not None else nights)
         predictions = predict_nights(
             calibration, rows, replications=replications, seed=seed, workers=workers,
-            progress=progress,
+            dask=dask, progress=progress,
         )  # fmt: skip
         base = baseline.predict(nights)
         scores = score_predictions(nights, predictions, baseline)
@@ -115,7 +116,12 @@ def validate_nights(
         return ValidationResult(scores=scores, table=table, fits=fits)
     folds = folds_of(len(rows), cv, seed)
     emulator = build_emulator(
-        calibration, grid=emulator_grid, seed=seed, workers=workers, progress=progress
+        calibration,
+        grid=emulator_grid,
+        seed=seed,
+        workers=workers,
+        dask=dask,
+        progress=progress,
     )
     tasks = []
     for k in range(cv):
@@ -130,15 +136,23 @@ def validate_nights(
         tasks.append(_FoldTask(k, start, train, fold_free, emulator, seed, criterion))
     if progress:
         print(f"validate: fitting {cv} folds ({workers} at a time)", file=sys.stderr, flush=True)
-    ticker = Ticker(cv, "validate: folds fitted", progress)
-    results = parallel_map(_fit_fold, tasks, min(workers, cv), ticker)
+    results = map_ordered(
+        _fit_fold,
+        tasks,
+        workers=min(workers, cv),
+        dask=dask,
+        progress=Progress(cv, label="validate: folds fitted", enabled=progress, unit="fold",
+                          timed=True),
+    )  # fmt: skip
     calibrations = [r.calibration for r in results]
     for task, result in zip(tasks, results, strict=True):
         fits.append({"fold": task.fold, "nights": len(task.rows), "objective": result.objective,
                      "seconds": round(result.seconds, 1),
                      "parameters": flat_parameters(result.calibration)})  # fmt: skip
     # every night is simulated with the calibration of the folds it was not fitted on
-    predictions = _predict_with(calibrations, folds, rows, replications, seed, workers, progress)
+    predictions = _predict_with(
+        calibrations, folds, rows, replications, seed, workers, dask, progress
+    )
     predictions["fold"] = folds
     base_parts = []
     for k in range(cv):
@@ -174,13 +188,14 @@ def _predict_with(
     replications: int,
     seed: int,
     workers: int,
+    dask: str | None,
     progress: bool,
 ) -> pd.DataFrame:
     tasks = [
         NightTask(calibrations[f].template, calibrations[f], row, replications, seed, k)
         for k, (row, f) in enumerate(zip(rows, folds, strict=True))
     ]
-    return simulate_quantiles(tasks, workers=workers, progress=progress)
+    return simulate_quantiles(tasks, workers=workers, dask=dask, progress=progress)
 
 
 def _score_frames(

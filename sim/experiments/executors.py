@@ -1,67 +1,25 @@
-"""Replications over executors, seeded so the numbers never depend on how they were run.
+"""Executors: the one way salvo runs work in parallel (serially, on local processes, or on Dask).
 
-Replication r of design point p draws from
-`numpy.random.SeedSequence(base_seed, spawn_key=(p, r))`; a single scenario is design
-point 0. Work is cut into chunks of replications; chunks go to a serial loop or a process
-pool, and the rows are put back in (point, replication) order.
-
-Sweeps (`sim.experiments.sweep`) stream chunks instead: an executor (`SerialExecutor`,
-`ProcessExecutor`, `DaskExecutor`, made by `make_executor`) runs tasks with a bounded number in
-flight and yields each chunk's rows as soon as it finishes, in whatever order they finish.
+Every command that runs many independent pieces of work (replications of a run, a sweep's
+chunks, a campaign's replications, calibration's emulator cells and validation's nights) hands
+them to an executor made by `make_executor`; the numbers never depend on which, because every
+piece is seeded by what it is, not by where or when it runs.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import multiprocessing
 import os
-import pickle
 import signal
-import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, as_completed, wait
-from dataclasses import dataclass
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
-from sim.night.laydown import NightPlan
-from sim.night.model import run_night
-from sim.spec.scenario import Scenario
-
-
-def replication_rng(base_seed: int, point: int, replication: int) -> np.random.Generator:
-    """The generator of one replication (independent of workers and order)."""
-    return np.random.default_rng(np.random.SeedSequence(base_seed, spawn_key=(point, replication)))
-
-
-@dataclass(frozen=True)
-class Task:
-    """A chunk of replications of one design point (the scenario may come pickled)."""
-
-    scenario: Scenario | bytes
-    point: int
-    base_seed: int
-    replications: tuple[int, ...]
-
-
-def run_task(task: Task) -> list[dict]:
-    """Run one chunk; rows carry point, replication and seed first."""
-    rows = []
-    scenario = task.scenario
-    if isinstance(scenario, bytes):
-        scenario = pickle.loads(scenario)
-    # a scenario with distributions is drawn anew each night, so nothing can be shared
-    plan = None if scenario.has_distributions else NightPlan.from_scenario(scenario)
-    for r in task.replications:
-        result = run_night(scenario, replication_rng(task.base_seed, task.point, r), plan)
-        row = {"point": task.point, "replication": r, "seed": task.base_seed}
-        row.update(result.as_row())
-        rows.append(row)
-    return rows
+from sim.experiments.progress import Progress
 
 
 def default_workers() -> int:
@@ -70,136 +28,6 @@ def default_workers() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not on Linux
         return max(1, os.cpu_count() or 1)
-
-
-def chunked(values: Iterable[int], size: int) -> Iterator[tuple[int, ...]]:
-    """Consecutive tuples of at most `size` values."""
-    chunk: list[int] = []
-    for value in values:
-        chunk.append(value)
-        if len(chunk) == size:
-            yield tuple(chunk)
-            chunk = []
-    if chunk:
-        yield tuple(chunk)
-
-
-def execute(
-    tasks: list[Task],
-    *,
-    workers: int = 1,
-    on_rows: Callable[[list[dict]], None] | None = None,
-) -> list[dict]:
-    """Run tasks serially (workers=1) or in a process pool; rows in (point, replication) order."""
-    rows: list[dict] = []
-    if workers <= 1 or len(tasks) <= 1:
-        for task in tasks:
-            chunk = run_task(task)
-            rows.extend(chunk)
-            if on_rows:
-                on_rows(chunk)
-    else:
-        # spawn, stated explicitly: Mesa sets it globally on import, and it is the start
-        # method that is safe with threads (Dask, BLAS) on every platform
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = [pool.submit(run_task, task) for task in tasks]
-            for future in as_completed(futures):
-                chunk = future.result()
-                rows.extend(chunk)
-                if on_rows:
-                    on_rows(chunk)
-    rows.sort(key=lambda row: (row["point"], row["replication"]))
-    return rows
-
-
-def rows_to_frame(rows: list[dict]) -> pd.DataFrame:
-    """A runs table with stable column order and integer counts."""
-    frame = pd.DataFrame(rows)
-    if frame.empty:
-        return frame
-    return frame.fillna(0)
-
-
-class Progress:
-    """Replications done, on stderr: a bar on a terminal, a line per 10 % otherwise."""
-
-    def __init__(
-        self,
-        total: int,
-        *,
-        enabled: bool = True,
-        label: str = "replications",
-        initial: int = 0,
-    ) -> None:
-        self.total = total
-        self.done = initial  # already done before this run started (a resumed sweep)
-        self.enabled = enabled and total > 0
-        self._bar = None
-        self._next_decile = initial * 10 // total + 1 if total > 0 else 1
-        self._label = label
-        if self.enabled and sys.stderr.isatty():
-            from tqdm import tqdm
-
-            self._bar = tqdm(
-                total=total,
-                initial=initial,
-                unit="rep",
-                desc=label,
-                file=sys.stderr,
-                leave=False,
-                dynamic_ncols=True,
-            )
-
-    def __call__(self, rows: list[dict]) -> None:
-        self.done += len(rows)
-        if not self.enabled:
-            return
-        if self._bar is not None:
-            self._bar.update(len(rows))
-            return
-        decile = self.done * 10 // self.total
-        if decile >= self._next_decile:
-            print(
-                f"{self._label}: {self.done}/{self.total} ({100 * self.done // self.total} %)",
-                file=sys.stderr,
-                flush=True,
-            )
-            self._next_decile = decile + 1
-
-    def close(self) -> None:
-        """Remove the bar (lines already printed stay)."""
-        if self._bar is not None:
-            self._bar.close()
-
-
-def run_replications(
-    scenario: Scenario,
-    replications: int,
-    *,
-    seed: int | None = None,
-    point: int = 0,
-    workers: int = 1,
-    chunk_size: int | None = None,
-    progress: bool = False,
-) -> pd.DataFrame:
-    """Run `replications` nights of a scenario; one row per replication (the runs table)."""
-    base_seed = scenario.seed if seed is None else seed
-    if chunk_size is None:
-        chunk_size = max(1, min(50, -(-replications // (4 * max(1, workers)))))
-    tasks = [
-        Task(scenario, point, base_seed, chunk)
-        for chunk in chunked(range(replications), chunk_size)
-    ]
-    bar = Progress(replications, enabled=progress)
-    try:
-        rows = execute(tasks, workers=workers, on_rows=bar)
-    finally:
-        bar.close()
-    return rows_to_frame(rows)
-
-
-# --------------------------------------------------------------------------- executors
 
 
 class ExecutorError(Exception):
@@ -226,10 +54,37 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-class SerialExecutor:
-    """Run tasks one after the other in this process."""
+class Executor:
+    """Runs `fn(item)` for many items and yields the results as they finish.
+
+    Use it as a context manager: leaving the block by an exception (Ctrl-C included) aborts
+    the outstanding work at once.
+    """
 
     workers = 1
+
+    def describe(self) -> dict[str, Any]:
+        """How the work ran, for the manifest."""
+        raise NotImplementedError
+
+    def map_unordered(
+        self, fn: Callable[[Any], Any], items: Iterable[Any], window: int | None = None
+    ) -> Iterator[Any]:
+        """`fn(item)` for every item as they finish, at most `window` submitted at once."""
+        raise NotImplementedError
+
+    def close(self, *, abort: bool = False) -> None:
+        """Release the workers; on abort cancel what has not finished."""
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self.close(abort=exc_type is not None)
+
+
+class SerialExecutor(Executor):
+    """Run tasks one after the other in this process."""
 
     def describe(self) -> dict[str, Any]:
         """How the work ran, for the manifest."""
@@ -242,17 +97,8 @@ class SerialExecutor:
         for item in items:
             yield fn(item)
 
-    def close(self, *, abort: bool = False) -> None:
-        """Nothing to release."""
 
-    def __enter__(self) -> SerialExecutor:
-        return self
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        self.close(abort=exc_type is not None)
-
-
-class ProcessExecutor(SerialExecutor):
+class ProcessExecutor(Executor):
     """A pool of local worker processes (spawned; they ignore Ctrl-C, the parent handles it)."""
 
     def __init__(self, workers: int) -> None:
@@ -265,6 +111,8 @@ class ProcessExecutor(SerialExecutor):
         )
         self._pending: set[Future] = set()
         self._closed = False
+        # the pool's workers are the children started after this point (used on abort)
+        self._older_children = set(multiprocessing.active_children())
 
     def describe(self) -> dict[str, Any]:
         """How the work ran, for the manifest."""
@@ -301,7 +149,11 @@ class ProcessExecutor(SerialExecutor):
             return
         for future in self._pending:
             future.cancel()
-        processes = list((getattr(self._pool, "_processes", None) or {}).values())
+        processes = [
+            child
+            for child in multiprocessing.active_children()
+            if child not in self._older_children
+        ]
         for process in processes:
             with contextlib.suppress(Exception):
                 process.terminate()
@@ -311,7 +163,7 @@ class ProcessExecutor(SerialExecutor):
                 process.join(timeout=5)
 
 
-class DaskExecutor(SerialExecutor):
+class DaskExecutor(Executor):
     """A Dask distributed cluster: an existing scheduler, or `local` for a LocalCluster.
 
     The local cluster runs `workers` single-threaded worker processes on this machine, bound to
@@ -400,11 +252,49 @@ class DaskExecutor(SerialExecutor):
 _END = object()
 
 
-def make_executor(
-    *, workers: int | None = None, dask: str | None = None
-) -> SerialExecutor | ProcessExecutor | DaskExecutor:
+def make_executor(*, workers: int | None = None, dask: str | None = None) -> Executor:
     """The executor the CLI options ask for: Dask if `dask` is set, else processes or serial."""
     if dask:
         return DaskExecutor(dask, workers)
     workers = workers or default_workers()
     return SerialExecutor() if workers <= 1 else ProcessExecutor(workers)
+
+
+def _call_indexed(fn: Callable[[Any], Any], indexed: tuple[int, Any]) -> tuple[int, Any]:
+    """`(k, fn(item))` for `(k, item)`: lets `map_ordered` put results back in order."""
+    index, item = indexed
+    return index, fn(item)
+
+
+def map_ordered(
+    fn: Callable[[Any], Any],
+    items: Iterable[Any],
+    *,
+    workers: int | None = 1,
+    dask: str | None = None,
+    progress: Progress | None = None,
+) -> list[Any]:
+    """`[fn(item) for item in items]` on the executor that `workers` and `dask` ask for (as
+    `make_executor`; one item runs here), in item order whatever order they finish in.
+
+    `fn` must be picklable (a module-level function) for processes and Dask; `progress` counts
+    each finished item.
+    """
+    items = list(items)
+    results: list[Any] = [None] * len(items)
+    executor = (
+        SerialExecutor()
+        if len(items) <= 1 and dask is None
+        else make_executor(workers=workers, dask=dask)
+    )
+    call = functools.partial(_call_indexed, fn)
+    try:
+        with executor:
+            for index, result in executor.map_unordered(call, enumerate(items)):
+                results[index] = result
+                if progress is not None:
+                    progress.update()
+    finally:
+        if progress is not None:
+            progress.close()
+    return results

@@ -1,0 +1,262 @@
+"""The `salvo` commands: each parses nothing and computes nothing, it calls the library function
+behind the command and prints what it returns. Imports happen inside each command, so that
+`salvo --help` and `salvo check` load only what they use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """salvo run: replications of one scenario -> results folder + summary."""
+    from sim.experiments.runs import run_scenario
+    from sim.results.summary import format_summary
+
+    result = run_scenario(
+        args.scenario,
+        args.out,
+        replications=args.replications,
+        seed=args.seed,
+        workers=args.workers,
+        dask=args.dask,
+        force=args.force,
+        progress=not (args.quiet or args.json),
+        trace=args.trace,
+    )
+    if args.json:
+        print(json.dumps(result.summary, indent=2))
+        return EXIT_OK
+    traced = f", trace-*.parquet of {result.traced} replication(s)" if result.traced else ""
+    print(format_summary(result.summary))
+    print(
+        f"\nwrote {result.out}/ (runs.parquet, summary.json, manifest.json{traced}) in "
+        f"{result.wall_time_s:.1f} s"
+    )
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """salvo check: validate scenario files without running them."""
+    from sim.spec.scenario import load_scenario
+    from sim.spec.yamlio import InputError
+
+    failures = []
+    for path in args.scenarios:
+        try:
+            scenario = load_scenario(path)
+        except InputError as err:
+            failures.append(str(err))
+            continue
+        launched = scenario.launched_by_class()
+        units = sum(g.count for g in scenario.defences.values())
+        print(
+            f"{path}: ok: '{scenario.name}', {sum(launched.values())} threats in "
+            f"{len(scenario.salvo)} groups, {units} defence units in "
+            f"{len(scenario.defences)} groups"
+        )
+    if failures:
+        print("\n".join(failures), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return EXIT_OK
+
+
+def cmd_catalog(args: argparse.Namespace) -> int:
+    """salvo catalog: the threat and defence types with their key numbers and sources."""
+    from sim.refdocs.catalog import format_catalog
+    from sim.spec.scenario import load_catalog
+
+    catalog = load_catalog()
+    if args.json:
+        print(json.dumps(catalog.model_dump(mode="json", by_alias=True), indent=2))
+    else:
+        print(format_catalog(catalog, sources=not args.no_sources))
+    return EXIT_OK
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """salvo sweep: every design point of an experiment, replicated -> results folder."""
+    from sim.experiments.sweep import format_sweep, run_sweep
+    from sim.spec.experiment import prepare
+
+    prepared = prepare(args.experiment, seed=args.seed, replications=args.replications)
+    return run_resumable_command(
+        args,
+        ["sweep", args.experiment],
+        prepared,
+        run_sweep,
+        lambda result: format_sweep(prepared, result),
+    )
+
+
+def cmd_campaign(args: argparse.Namespace) -> int:
+    """salvo campaign: replications of one campaign -> results folder + summary."""
+    from sim.experiments.campaigns import format_campaign, prepare_campaign, run_campaigns
+
+    prepared = prepare_campaign(args.campaign, seed=args.seed, replications=args.replications)
+    report = None if args.quiet else format_campaign
+    return run_resumable_command(args, ["campaign", args.campaign], prepared, run_campaigns, report)
+
+
+def run_resumable_command(
+    args: argparse.Namespace,
+    command: list[str],
+    prepared: Any,
+    run: Callable[..., Any],
+    report: Callable[[Any], str] | None,
+) -> int:
+    """The body of `salvo sweep` and `salvo campaign`: run `prepared` into the results folder
+    with the executor options of `args`, print `report(result)` (if given) and the files."""
+    from sim.experiments.resumable import RunInterrupted
+    from sim.results.files import default_out
+
+    out = Path(args.out) if args.out else default_out(prepared.name)
+    started = time.perf_counter()
+    try:
+        result = run(
+            prepared,
+            out,
+            workers=args.workers,
+            dask=args.dask,
+            resume=args.resume,
+            force=args.force,
+            progress=not args.quiet,
+            chunk_size=args.chunk_size,
+        )
+    except RunInterrupted as stop:
+        return interrupted(stop, out, command, args)
+    if report is not None:
+        print(report(result))
+    if result.already_complete:
+        print(f"{out}/ is already complete; nothing was run")
+    else:
+        wall = time.perf_counter() - started
+        print(f"wrote {out}/ ({', '.join(result.files)}) in {wall:.1f} s")
+    return EXIT_OK
+
+
+def interrupted(stop: Any, out: Path, command: list[str], args: argparse.Namespace) -> int:
+    """Ctrl-C during a sweep or campaign: say what is saved and how to go on."""
+    again = ["salvo", *command, "--resume"]
+    for flag, value in (("--out", args.out), ("-n", args.replications), ("--seed", args.seed)):
+        again += [flag, str(value)] if value is not None else []
+    print(
+        f"salvo: interrupted; {stop.done} of {stop.total} replications are saved in "
+        f"{out}/\nresume with: {shlex.join(again)}",
+        file=sys.stderr,
+    )
+    return EXIT_INTERRUPTED
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    """salvo plot: figures chosen by the files a results folder holds, into RESULTS/figures/."""
+    from sim.viz import plots
+
+    if args.palette and args.format != "png":
+        print("salvo plot: --palette applies to --format png only", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        paths = plots.plot_results(
+            args.results,
+            fmt=args.format,
+            dpi=args.dpi,
+            borders=args.borders,
+            palette=args.palette,
+        )
+    except plots.ResultsFileError as err:
+        print(f"salvo plot: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except NotImplementedError as err:
+        print(f"salvo plot: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    for path in paths:
+        print(path)
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """salvo report: report.md and report.html (figures embedded) for a results folder."""
+    from sim.viz import plots, report
+
+    try:
+        paths = report.write_report(args.results, borders=args.borders, dpi=args.dpi)
+    except plots.ResultsFileError as err:
+        print(f"salvo report: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    for path in paths:
+        print(path)
+    return EXIT_OK
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """salvo calibrate: fit the free parameters to observed nights -> calibration file."""
+    from sim.analysis.calibrate.runs import calibrate_file, format_fit
+
+    result = calibrate_file(
+        args.nights,
+        args.out,
+        template=args.template,
+        start=args.start,
+        params=args.params,
+        seed=args.seed,
+        workers=args.workers,
+        dask=args.dask,
+        emulator_replications=args.emulator_replications,
+        criterion=args.criterion,
+        errors=not args.no_errors,
+        force=args.force,
+        progress=not args.quiet,
+    )
+    fit = result.fit
+    print(
+        f"fit on {result.nights} nights: objective {fit.objective:.2f} after "
+        f"{fit.evaluations} evaluations ({result.emulator_runs} emulator runs)"
+    )
+    print(format_fit(fit.by_class))
+    print(
+        f"\nwrote {result.out} in {result.wall_time_s:.0f} s; check it with: salvo validate "
+        f"{args.nights} --scenario {result.out}"
+    )
+    return EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """salvo validate: simulate observed nights, score the intervals against the baseline."""
+    from sim.analysis.calibrate.runs import format_scores, validate_file
+
+    result = validate_file(
+        args.nights,
+        args.scenario,
+        args.out,
+        fit_data=args.fit_data,
+        replications=args.replications,
+        seed=args.seed,
+        workers=args.workers,
+        dask=args.dask,
+        cv=args.cv,
+        params=args.params,
+        criterion=args.criterion,
+        force=args.force,
+        progress=not (args.quiet or args.json),
+    )
+    scores = result.scores
+    if args.json:
+        print(json.dumps({k: v for k, v in scores.items() if k != "folds"}, indent=2))
+        return EXIT_OK
+    what = f"{args.cv}-fold cross-validation" if args.cv else "in-sample"
+    print(
+        f"{Path(args.scenario)} on {result.nights} nights ({what}, {args.replications} "
+        f"replications per night, seed {args.seed})"
+    )
+    print(format_scores(scores))
+    print(f"\nwrote {result.out}/ (validation.csv, validation.json) in {result.wall_time_s:.0f} s")
+    return EXIT_OK
