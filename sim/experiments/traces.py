@@ -37,7 +37,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sim.vocab import CLASSES, NO_UNIT, STATE_NAMES, TRACE_FILES, TRACE_TABLES, trace_file
+from sim.vocab import CLASSES, NO_UNIT, STATE_NAMES, TRACE_TABLES, trace_file
 
 if TYPE_CHECKING:
     from sim.night.model import NightModel
@@ -310,12 +310,6 @@ def write_traces(directory: Path | str, tables: Mapping[str, pd.DataFrame]) -> l
         path.write_bytes(data)
         written.append(path)
     return written
-
-
-def has_traces(directory: Path | str) -> bool:
-    """True if the folder holds any trace file."""
-    directory = Path(directory)
-    return any((directory / name).exists() for name in TRACE_FILES)
 
 
 def read_traces(directory: Path | str) -> dict[str, pd.DataFrame]:

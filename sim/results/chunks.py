@@ -9,7 +9,6 @@ import re
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.feather as feather
 
@@ -137,8 +136,3 @@ class ChunkStore:
         if not tables:
             return pa.schema(columns).empty_table()
         return pa.concat_tables(tables).sort_by("replication")
-
-    @classmethod
-    def read_rows(cls, paths: list[Path], columns: list[tuple[str, pa.DataType]]) -> pd.DataFrame:
-        """`read_table` as a pandas DataFrame."""
-        return cls.read_table(paths, columns).to_pandas()
