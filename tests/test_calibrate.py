@@ -435,6 +435,25 @@ def test_cli_validate_writes_scores(tiny, tmp_path, capsys):
     assert main(args) == 2  # the folder exists now
 
 
+def test_validation_gives_the_same_numbers_serially_on_processes_and_on_dask(tiny, tmp_path):
+    # the emulator cells, the folds' fits and the nights' simulations all go through the shared
+    # executor; where they run must not change a number
+    calibration, _ = tiny
+    csv = _synthetic_csv(tmp_path, calibration, _rows(6, seed=8), seed=31)
+    nights = load_nights(csv)
+    free = {"ew@2025Q4": (0.0, 0.8)}
+    tables = {}
+    for name, options in (("serial", {"workers": 1}), ("processes", {"workers": 2}),
+                          ("dask", {"workers": 2, "dask": "local"})):  # fmt: skip
+        result = validate_nights(
+            calibration, nights, replications=6, seed=3, cv=2, free=free,
+            emulator_grid=SMALL_GRID, **options,
+        )  # fmt: skip
+        tables[name] = result.table
+    pd.testing.assert_frame_equal(tables["serial"], tables["processes"])
+    pd.testing.assert_frame_equal(tables["serial"], tables["dask"])
+
+
 @pytest.mark.parametrize("criterion", ["likelihood", "wis"])
 def test_cross_validation_predicts_each_fold_with_the_fit_of_the_others(tiny, tmp_path, criterion):
     # K-fold: every night is predicted once, by the calibration refitted without its fold; the

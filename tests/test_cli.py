@@ -278,9 +278,14 @@ def test_json_prints_exactly_the_summary(call, tmp_path: Path) -> None:
 def seeded_runs(call, tmp_path_factory: pytest.TempPathFactory) -> dict[str, pd.DataFrame]:
     base = tmp_path_factory.mktemp("seeded")
     frames = {}
-    for name, seed, workers in (("a_w1", 11, 1), ("a_w2", 11, 2), ("b_w1", 12, 1)):
+    for name, seed, executor in (
+        ("a_w1", 11, ["--workers", "1"]),
+        ("a_w2", 11, ["--workers", "2"]),
+        ("a_dask", 11, ["--dask", "local", "--workers", "2"]),
+        ("b_w1", 12, ["--workers", "1"]),
+    ):
         out = base / name
-        argv = ["run", str(REFERENCE), "-n", "6", "--seed", str(seed), "--workers", str(workers)]
+        argv = ["run", str(REFERENCE), "-n", "6", "--seed", str(seed), *executor]
         code, _, stderr = call([*argv, "--out", str(out), "-q"])
         assert code == 0, stderr
         frames[name] = pd.read_parquet(out / "runs.parquet")
@@ -290,6 +295,10 @@ def seeded_runs(call, tmp_path_factory: pytest.TempPathFactory) -> dict[str, pd.
 def test_same_seed_reproduces_across_worker_counts(seeded_runs) -> None:
     assert len(seeded_runs["a_w1"]) == 6
     pd.testing.assert_frame_equal(seeded_runs["a_w1"], seeded_runs["a_w2"])
+
+
+def test_same_seed_reproduces_on_a_dask_cluster(seeded_runs) -> None:
+    pd.testing.assert_frame_equal(seeded_runs["a_w1"], seeded_runs["a_dask"])
 
 
 def test_seed_changes_results(seeded_runs) -> None:
