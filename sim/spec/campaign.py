@@ -39,15 +39,18 @@ from pydantic import (
 
 from sim.spec.scenario import (
     DefenceGroup,
-    NonNegFloat,
-    NonNegInt,
     Placement,
-    PositiveFloat,
-    Probability,
     RingPlacement,
     Scenario,
-    Strict,
     load_scenario,
+)
+from sim.spec.types import (
+    NonNegFloat,
+    NonNegInt,
+    PositiveFloat,
+    PositiveInt,
+    Probability,
+    Strict,
 )
 from sim.spec.yamlio import (
     ErrorLine,
@@ -60,7 +63,6 @@ from sim.spec.yamlio import (
 )
 from sim.vocab import ThreatClass
 
-PositiveInt = Annotated[int, Field(gt=0, strict=True)]
 DAYS_PER_MONTH = 365.25 / 12.0
 
 

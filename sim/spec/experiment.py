@@ -37,7 +37,8 @@ from sim.refdocs import scenario as schema_docs
 from sim.results.core import catalog_texts, text_sha256
 from sim.spec import campaign as cs
 from sim.spec import scenario as sc
-from sim.spec.scenario import NonNegInt, Number, Scenario, Strict
+from sim.spec.scenario import Scenario
+from sim.spec.types import NonNegInt, Number, PositiveInt, Strict
 from sim.spec.yamlio import (
     ErrorLine,
     InputError,
@@ -48,7 +49,6 @@ from sim.spec.yamlio import (
     validate,
 )
 
-PositiveInt = Annotated[int, Field(gt=0, strict=True)]
 Kind = Literal["uncertainty", "lever"]
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 PATH_PATTERN = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"

@@ -16,7 +16,6 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Discriminator,
     Field,
@@ -31,6 +30,18 @@ from sim.spec.distributions import (
     has_distributions,
     number_or_distribution,
     sample_distributions,
+)
+from sim.spec.types import (
+    Latitude,
+    Longitude,
+    LonLat,
+    NonNegFloat,
+    NonNegInt,
+    Number,
+    PositiveFloat,
+    Probability,
+    Strict,
+    Weights,
 )
 from sim.spec.yamlio import LoadedYaml, PathError, load_yaml, suggest, validate
 from sim.vocab import CLASSES, ThreatClass
@@ -50,15 +61,6 @@ DefenceKind = Literal[
 
 CATALOG_DIR = Path(__file__).parent / "catalog"
 
-# strict: YAML's `yes`/`on`/`true` are booleans, never a count or a probability
-Number = Annotated[float, Field(strict=True)]
-Probability = Annotated[float, Field(ge=0.0, le=1.0, strict=True)]
-NonNegFloat = Annotated[float, Field(ge=0.0, strict=True)]
-PositiveFloat = Annotated[float, Field(gt=0.0, strict=True)]
-NonNegInt = Annotated[int, Field(ge=0, strict=True)]
-Longitude = Annotated[float, Field(ge=-180.0, le=180.0, strict=True)]
-Latitude = Annotated[float, Field(ge=-90.0, le=90.0, strict=True)]
-LonLat = tuple[Longitude, Latitude]
 # night-level uncertain parameters: a number, or a distribution drawn once per replication
 # (a callable discriminator picks the branch, so a bad number gets one error, not one per branch)
 ProbabilityOrDistribution = Annotated[
@@ -69,12 +71,6 @@ NonNegOrDistribution = Annotated[
     Annotated[NonNegFloat, Tag("number")] | Annotated[NonNegativeDistribution, Tag("distribution")],
     Discriminator(number_or_distribution),
 ]
-
-
-class Strict(BaseModel):
-    """Base for every file model: unknown keys are errors, values are validated on assignment."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
 
 
 # --------------------------------------------------------------------------- catalogue
@@ -336,9 +332,6 @@ class Route(Strict):
         if self.style == "waypoints" and not self.waypoints:
             raise PathError(("waypoints",), "style 'waypoints' needs at least one waypoint")
         return self
-
-
-Weights = list[str] | dict[str, NonNegFloat]
 
 
 class SalvoGroup(Strict):
