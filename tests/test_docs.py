@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from sim.cli.app import build_parser
 from sim.refdocs import scenario as schema_docs
 from sim.spec import scenario as sc
+from sim.spec.reflect import yaml_key
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_MD = ROOT / "docs" / "scenario-reference.md"
@@ -104,7 +105,7 @@ def test_every_field_of_every_model_is_documented(generated):
         first_doc_line = (model.__doc__ or "").strip().splitlines()[0]
         assert first_doc_line.split(":")[0] in body, f"{model.__name__}: docstring missing"
         for name, info in model.model_fields.items():
-            key = schema_docs.yaml_key(name, info)
+            key = yaml_key(name, info)
             assert f"| `{key}` |" in body, f"{model.__name__}.{key} missing from the reference"
             if info.description:
                 assert " ".join(info.description.split()) in body

@@ -19,19 +19,18 @@ from __future__ import annotations
 import argparse
 import difflib
 import sys
-import types
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Any, get_args
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from sim.spec import scenario as sc
+from sim.spec.reflect import model_link, models_in, reachable_models, type_text, yaml_key
 from sim.spec.yamlio import InputError, load_yaml_text
 
 ROOT_MODEL: type[BaseModel] = sc.Scenario
-THREAT_CLASSES: tuple[str, ...] = get_args(sc.ThreatClass)
 REGENERATE = "python -m sim.refdocs.scenario > docs/scenario-reference.md"
 
 # Rows whose "required" cell the annotation alone would get wrong: the catalogue's fields have
@@ -170,184 +169,18 @@ def error_example() -> str:
 # --------------------------------------------------------------------------- models
 
 
-def _non_none(args: Sequence[Any]) -> list[Any]:
-    return [a for a in args if a is not type(None)]
-
-
-def _is_union(tp: Any) -> bool:
-    origin = get_origin(tp)
-    return origin is Union or origin is types.UnionType
-
-
-def _models_in(tp: Any) -> list[type[BaseModel]]:
-    """Model classes mentioned anywhere in an annotation, in order of appearance."""
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
-        return [tp]
-    out: list[type[BaseModel]] = []
-    for arg in get_args(tp):
-        for model in _models_in(arg):
-            if model not in out:
-                out.append(model)
-    return out
-
-
 def documented_models(root: type[BaseModel] = ROOT_MODEL) -> list[type[BaseModel]]:
-    """Every model reachable from ``root``, depth first in field order (``root`` first)."""
-    order: list[type[BaseModel]] = []
-
-    def visit(model: type[BaseModel]) -> None:
-        if model in order:
-            return
-        order.append(model)
-        for info in model.model_fields.values():
-            for child in _models_in(info.annotation):
-                visit(child)
-
-    visit(root)
-    return order
-
-
-def yaml_key(name: str, info: FieldInfo) -> str:
-    """The key a field has in a YAML file (its alias, e.g. `class` for `class_`)."""
-    return info.alias or name
-
-
-# --------------------------------------------------------------------------- types
-
-
-def _anchor(model: type[BaseModel]) -> str:
-    return model.__name__.lower()
-
-
-def _link(model: type[BaseModel]) -> str:
-    return f"[{model.__name__}](#{_anchor(model)})"
-
-
-def _num(x: float) -> str:
-    return f"{x:g}"
-
-
-def _constraints(metadata: Sequence[Any]) -> dict[str, Any]:
-    """Bounds and string rules from pydantic/annotated-types metadata (nested Field()s too)."""
-    found: dict[str, Any] = {}
-    for item in metadata:
-        if isinstance(item, FieldInfo):
-            found.update(_constraints(item.metadata))
-            continue
-        for attr in ("ge", "gt", "le", "lt", "min_length", "max_length", "pattern"):
-            value = getattr(item, attr, None)
-            if value is not None:
-                found[attr] = value
-    return found
-
-
-def _unwrap(tp: Any, metadata: Sequence[Any] = ()) -> tuple[Any, dict[str, Any]]:
-    """Strip `Annotated[...]`, returning the bare type and its constraints."""
-    extra = list(metadata)
-    while get_origin(tp) is Annotated:
-        args = get_args(tp)
-        tp, extra = args[0], [*extra, *args[1:]]
-    return tp, _constraints(extra)
-
-
-def _number(kind: str, c: dict[str, Any]) -> str:
-    lo, hi = c.get("ge"), c.get("le")
-    if kind == "number" and "gt" not in c and "lt" not in c:
-        if (lo, hi) == (0, 1):
-            return "probability [0, 1]"
-        if (lo, hi) == (-180, 180):
-            return "longitude [-180, 180]"
-        if (lo, hi) == (-90, 90):
-            return "latitude [-90, 90]"
-    low = f"≥ {_num(c['ge'])}" if "ge" in c else f"> {_num(c['gt'])}" if "gt" in c else ""
-    high = f"≤ {_num(c['le'])}" if "le" in c else f"< {_num(c['lt'])}" if "lt" in c else ""
-    if low and high:
-        left = "[" if "ge" in c else "("
-        right = "]" if "le" in c else ")"
-        lo_v = c.get("ge", c.get("gt"))
-        hi_v = c.get("le", c.get("lt"))
-        return f"{kind} in {left}{_num(lo_v)}, {_num(hi_v)}{right}"
-    return f"{kind} {low or high}".strip()
-
-
-def _short(tp: Any, metadata: Sequence[Any] = ()) -> str:
-    """Compact element names inside a fixed-length list (`[lon, lat]`, `[number, number]`)."""
-    text = type_text(tp, metadata)
-    return {"longitude [-180, 180]": "lon", "latitude [-90, 90]": "lat"}.get(text, text)
-
-
-def _literal_text(values: Sequence[Any]) -> str:
-    if tuple(values) == THREAT_CLASSES:
-        return "threat class"
-    if len(values) == 1:
-        return f"`{values[0]}`"
-    return "one of: " + ", ".join(str(v) for v in values)
-
-
-def _key_text(tp: Any) -> str:
-    tp, _ = _unwrap(tp)
-    if tp is str:
-        return "name"
-    if get_origin(tp) is Literal:
-        values = get_args(tp)
-        return "threat class" if tuple(values) == THREAT_CLASSES else " / ".join(values)
-    return type_text(tp)
-
-
-def type_text(tp: Any, metadata: Sequence[Any] = ()) -> str:
-    """A human-readable description of a field's type, e.g. "list of [lon, lat]"."""
-    tp, c = _unwrap(tp, metadata)
-    origin, args = get_origin(tp), get_args(tp)
-    if _is_union(tp) and len(_non_none(args)) == 1:  # `X | None`: optional-ness is shown apart
-        return type_text(_non_none(args)[0])
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
-        return _link(tp)
-    if tp is bool:
-        return "true / false"
-    if tp is int:
-        return _number("whole number", c)
-    if tp is float:
-        return _number("number", c)
-    if tp is str:
-        if "pattern" in c:
-            return f"text matching `{c['pattern']}`"
-        if "min_length" in c:
-            return f"text (at least {c['min_length']} characters)"
-        return "text"
-    if origin is Literal:
-        return _literal_text(args)
-    if origin is list:
-        item, _ = _unwrap(args[0])
-        if item is str:
-            return "list of text"
-        text = type_text(args[0])
-        return "list of threat classes" if text == "threat class" else f"list of {text}"
-    if origin is tuple:
-        if len(args) == 2 and args[1] is Ellipsis:
-            return f"list of {type_text(args[0])}"
-        return "[" + ", ".join(_short(a) for a in args) + "]"
-    if origin is dict:
-        key, value = args
-        value_bare, _ = _unwrap(value)
-        value_text = "text" if value_bare is str else type_text(value)
-        return f"mapping {_key_text(key)} → {value_text}"
-    if _is_union(tp):
-        members = [type_text(a) for a in _non_none(args)]
-        if all(m.startswith("[") and "](#" in m for m in members):
-            return "one of: " + ", ".join(members)
-        if tp == sc.Weights:
-            return "list of names (equal weights), or mapping name → weight ≥ 0"
-        return ", or ".join(members)
-    return getattr(tp, "__name__", str(tp))
+    """Every model the reference of ``root`` documents, depth first in field order."""
+    return reachable_models(root)
 
 
 def _placement_text(info: FieldInfo) -> str:
     """A discriminated union: name the tag and the value that selects each model."""
     tag = str(info.discriminator)
     choices = []
-    for model in _models_in(info.annotation):
+    for model in models_in(info.annotation):
         values = ", ".join(str(v) for v in get_args(model.model_fields[tag].annotation))
-        choices.append(f"{_link(model)} (`{tag}: {values}`)")
+        choices.append(f"{model_link(model)} (`{tag}: {values}`)")
     return f"chosen by `{tag}`, one of: " + ", ".join(choices)
 
 
@@ -471,7 +304,7 @@ def generate(root: type[BaseModel] = ROOT_MODEL) -> str:
     """The whole reference as Markdown (deterministic: depends only on the models)."""
     models = documented_models(root)
     contents = ["## Contents", ""]
-    contents += [f"- {_link(m)}" for m in models]
+    contents += [f"- {model_link(m)}" for m in models]
     intro = _INTRO.replace("@ERROR_EXAMPLE@", error_example())
     parts = [intro, "\n".join(contents) + "\n"]
     parts += [model_section(m) for m in models]

@@ -23,12 +23,11 @@ import os
 import pickle
 import re
 import sys
-import types
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import numpy as np
 from pydantic import BaseModel, Field, model_validator
@@ -37,6 +36,7 @@ from sim.refdocs import scenario as schema_docs
 from sim.results.core import catalog_texts, text_sha256
 from sim.spec import campaign as cs
 from sim.spec import scenario as sc
+from sim.spec.reflect import is_model, members, type_text, yaml_key
 from sim.spec.scenario import Scenario
 from sim.spec.types import NonNegInt, Number, PositiveInt, Strict
 from sim.spec.yamlio import (
@@ -393,29 +393,11 @@ class Experiment(Strict):
 # --------------------------------------------------------------------------- paths
 
 
-def _members(tp: Any) -> list[Any]:
-    """Annotated / Optional / Union -> the concrete alternatives."""
-    origin = get_origin(tp)
-    if origin is Annotated:
-        return _members(get_args(tp)[0])
-    if origin is Union or origin is types.UnionType:
-        out: list[Any] = []
-        for arg in get_args(tp):
-            if arg is not type(None):
-                out.extend(_members(arg))
-        return out
-    return [tp]
-
-
-def _is_model(tp: Any) -> bool:
-    return isinstance(tp, type) and issubclass(tp, BaseModel)
-
-
 def _tag_matches(model: type[BaseModel], node: dict) -> bool:
     """False if `node` sets a single-valued Literal field (a union tag) to another value."""
     for name, info in model.model_fields.items():
-        key = info.alias or name
-        literal = [a for a in _members(info.annotation) if get_origin(a) is Literal]
+        key = yaml_key(name, info)
+        literal = [a for a in members(info.annotation) if get_origin(a) is Literal]
         if key in node and literal and node[key] not in get_args(literal[0]):
             return False
     return True
@@ -452,7 +434,7 @@ def resolve_path(
     out: list[Any] = []
     for raw in text.split("."):
         here = ".".join(str(p) for p in out)
-        models = [t for t in kinds if _is_model(t)]
+        models = [t for t in kinds if is_model(t)]
         maps = [t for t in kinds if get_origin(t) is dict]
         seqs = [t for t in kinds if get_origin(t) in (list, tuple)]
         if present and node is not None:
@@ -468,15 +450,15 @@ def resolve_path(
             fields: dict[str, list[Any]] = {}
             for model in models:
                 for name, info in model.model_fields.items():
-                    fields.setdefault(info.alias or name, []).append(info.annotation)
+                    fields.setdefault(yaml_key(name, info), []).append(info.annotation)
             if raw not in fields:
                 message = unknown_message("field", raw, fields)
                 where = f" in {here}" if here else f" at the top of a {what}"
                 raise ValueError(message.replace(f"'{raw}'", f"'{raw}'{where}", 1))
-            kinds = [m for ann in fields[raw] for m in _members(ann)]
+            kinds = [m for ann in fields[raw] for m in members(ann)]
         elif maps:
             key_type, value_type = get_args(maps[0])
-            literals = [k for k in _members(key_type) if get_origin(k) is Literal]
+            literals = [k for k in members(key_type) if get_origin(k) is Literal]
             if literals:
                 allowed = list(get_args(literals[0]))
             else:
@@ -487,7 +469,7 @@ def resolve_path(
             if raw not in allowed:
                 what = _KEY_WHAT.get(tuple(out), f"key of {here}")
                 raise ValueError(unknown_message(what, raw, allowed))
-            kinds = _members(value_type)
+            kinds = members(value_type)
         elif seqs:
             if not present or not isinstance(node, list):
                 raise ValueError(
@@ -503,11 +485,11 @@ def resolve_path(
                 raise ValueError(f"{here} has {len(node)} items (0-{len(node) - 1}), not {part}")
             args = get_args(seqs[0])
             if get_origin(seqs[0]) is list or (len(args) == 2 and args[1] is Ellipsis):
-                kinds = _members(args[0])
+                kinds = members(args[0])
             else:
-                kinds = _members(args[part]) if part < len(args) else [Any]
+                kinds = members(args[part]) if part < len(args) else [Any]
         else:
-            shown = schema_docs.type_text(kinds[0]) if kinds else "a value"
+            shown = type_text(kinds[0]) if kinds else "a value"
             raise ValueError(f"{here} is a single value ({shown}); it has no field '{raw}'")
         out.append(part)
         in_dict = isinstance(node, dict) and part in node
