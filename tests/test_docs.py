@@ -188,8 +188,8 @@ def test_check_option(tmp_path, generated, capsys):
 @pytest.mark.parametrize(
     ("module", "committed"),
     [
-        ("sim.spec.experiment", "docs/experiment-reference.md"),
-        ("sim.spec.campaign", "docs/campaign-reference.md"),
+        ("sim.refdocs.experiment", "docs/experiment-reference.md"),
+        ("sim.refdocs.campaign", "docs/campaign-reference.md"),
     ],
 )
 def test_every_generated_reference_has_a_check_option(module, committed, tmp_path, capsys):

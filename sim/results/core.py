@@ -34,7 +34,7 @@ import pyarrow.feather as feather
 import pyarrow.parquet as pq
 from scipy import stats
 
-from sim.spec.scenario import CATALOG_DIR
+from sim.spec.catalog import CATALOG_DIR
 from sim.vocab import (
     CLASSES,
     GROUP_LABELS,

@@ -3,14 +3,13 @@
 A scenario describes one night: where threats are launched from, what they aim at, the
 salvo (groups of one threat type each), the defence laydown (groups of one defence type
 each, placed by a generator) and background electronic warfare. Every number a type
-needs comes from `sim/catalog/*.yaml` unless the scenario's `catalog:` section
+needs comes from `sim/spec/catalog/*.yaml` unless the scenario's `catalog:` section
 overrides it.
 """
 
 from __future__ import annotations
 
 import copy
-from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -24,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from sim.spec.catalog import default_catalog_data
 from sim.spec.distributions import (
     NonNegativeDistribution,
     ProbabilityDistribution,
@@ -58,8 +58,6 @@ DefenceKind = Literal[
     "interceptor_drone",
     "ew",
 ]
-
-CATALOG_DIR = Path(__file__).parent / "catalog"
 
 # night-level uncertain parameters: a number, or a distribution drawn once per replication
 # (a callable discriminator picks the branch, so a bad number gets one error, not one per branch)
@@ -171,18 +169,6 @@ class Catalog(Strict):
 
     threats: dict[str, ThreatType] = Field(description="Threat types by id.")
     defences: dict[str, DefenceType] = Field(description="Defence types by id.")
-
-
-@cache
-def _default_catalog_parsed() -> dict[str, dict[str, Any]]:
-    threats = load_yaml(CATALOG_DIR / "threats.yaml").data
-    defences = load_yaml(CATALOG_DIR / "defences.yaml").data
-    return {"threats": threats, "defences": defences}
-
-
-def default_catalog_data() -> dict[str, dict[str, Any]]:
-    """The shipped catalogue as plain data (a fresh copy each call; parsed once)."""
-    return copy.deepcopy(_default_catalog_parsed())
 
 
 def load_catalog() -> Catalog:

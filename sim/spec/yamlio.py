@@ -14,6 +14,7 @@ Typical use::
 from __future__ import annotations
 
 import difflib
+import hashlib
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -35,6 +36,7 @@ __all__ = [
     "load_yaml",
     "load_yaml_text",
     "suggest",
+    "text_sha256",
     "unknown_message",
     "validate",
     "validation_errors",
@@ -232,6 +234,11 @@ class _DuplicateKeyCheckingLoader(yaml.SafeLoader):
                 except TypeError:  # unhashable key: SafeConstructor reports it properly
                     pass
         return super().construct_mapping(node, deep=deep)
+
+
+def text_sha256(text: str) -> str:
+    """sha256 of a text (UTF-8), for fingerprints and manifests."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def load_yaml(path: str | os.PathLike[str]) -> LoadedYaml:
