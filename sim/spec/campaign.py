@@ -54,7 +54,7 @@ from sim.spec.yamlio import (
     LoadedYaml,
     PathError,
     load_yaml,
-    suggest,
+    require_known,
     validate,
 )
 from sim.vocab import ThreatClass
@@ -426,7 +426,7 @@ class Campaign(Strict):
         attacker = self.attacker
         for field in ("stock", "production_per_day"):
             for type_id in getattr(attacker, field):
-                _require(type_id, threats, ("attacker", field, type_id), "threat type")
+                require_known(type_id, threats, ("attacker", field, type_id), "threat type")
         policy = attacker.policy
         plans = (
             [("nightly", policy.nightly)]
@@ -436,7 +436,7 @@ class Campaign(Strict):
         for key, plan in plans:
             for type_id in (plan.composition or {}) if plan is not None else {}:
                 path = ("attacker", "policy", key, "composition", type_id)
-                _require(type_id, threats, path, "threat type")
+                require_known(type_id, threats, path, "threat type")
                 if type_id not in launched_types:
                     raise PathError(
                         path,
@@ -447,7 +447,7 @@ class Campaign(Strict):
         defences = template.catalog.defences
         names = set(template.defences)
         for where, type_id in self._defence_type_refs():
-            _require(type_id, defences, where, "defence type")
+            require_known(type_id, defences, where, "defence type")
             if defences[type_id].is_ew:
                 raise PathError(where, f"'{type_id}' is an EW type: it fires no interceptors")
         for name, battery in self.investments.allied_batteries.items():
@@ -457,7 +457,7 @@ class Campaign(Strict):
         if drones is not None and drones.teams is not None:
             for name, group in drones.teams.groups.items():
                 path = ("investments", "interceptor_drones", "teams", "groups", name)
-                _require(group.type, defences, (*path, "type"), "defence type")
+                require_known(group.type, defences, (*path, "type"), "defence type")
                 if group.type != drones.type:
                     raise PathError(
                         (*path, "type"),
@@ -483,7 +483,9 @@ class Campaign(Strict):
         if name in names:
             raise PathError(path, f"defence group '{name}' already exists (in the template?)")
         if isinstance(placement, RingPlacement):
-            _require(placement.target, template.targets, (*path, "placement", "target"), "target")
+            require_known(
+                placement.target, template.targets, (*path, "placement", "target"), "target"
+            )
 
     def _defence_type_refs(self) -> list[tuple[tuple, str]]:
         """(path, defence type id) of every defence type the campaign names."""
@@ -535,14 +537,6 @@ class Campaign(Strict):
     def template_path(self) -> Path | None:
         """Where the template was read from."""
         return self._template_path
-
-
-def _require(name: str, known: Any, path: tuple, what: str) -> None:
-    if name not in known:
-        hint = suggest(name, known)
-        message = f"unknown {what} '{name}'"
-        message += f"; did you mean '{hint}'?" if hint else f"; defined: {', '.join(sorted(known))}"
-        raise PathError(path, message)
 
 
 def campaign_from_data(loaded: LoadedYaml, *, template: Scenario | None = None) -> Campaign:

@@ -297,8 +297,7 @@ class Experiment(Strict):
                 if entry.path is None:
                     continue
                 for other_path, other in seen.items():
-                    a, b = entry.path + ".", other_path + "."
-                    if a.startswith(b) or b.startswith(a):
+                    if _overlaps(entry.path, other_path):
                         raise PathError(
                             (section, name, "path"), f"{entry.path} is also set by {other}"
                         )
@@ -747,6 +746,7 @@ def _assignment(values: dict[str, Any]) -> str:
 
 
 def _overlaps(a: str, b: str) -> bool:
+    """Whether dotted paths `a` and `b` name the same field or one lies inside the other."""
     a, b = a + ".", b + "."
     return a.startswith(b) or b.startswith(a)
 

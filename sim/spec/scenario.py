@@ -43,7 +43,7 @@ from sim.spec.types import (
     Strict,
     Weights,
 )
-from sim.spec.yamlio import LoadedYaml, PathError, load_yaml, suggest, validate
+from sim.spec.yamlio import LoadedYaml, PathError, load_yaml, require_known, suggest, validate
 from sim.vocab import CLASSES, ThreatClass
 
 DefenceKind = Literal[
@@ -536,13 +536,13 @@ class Scenario(Strict):
         if hi < lo:
             raise PathError(("time_window_h",), f"end {hi} is before start {lo}")
         for gid, group in self.salvo.items():
-            _require(group.type, self.catalog.threats, ("salvo", gid, "type"), "threat type")
+            require_known(group.type, self.catalog.threats, ("salvo", gid, "type"), "threat type")
             for field, known, what in (
                 ("launch_sites", self.launch_sites, "launch site"),
                 ("targets", self.targets, "target"),
             ):
                 for name in weights_of(getattr(group, field)):
-                    _require(name, known, ("salvo", gid, field, name), what)
+                    require_known(name, known, ("salvo", gid, field, name), what)
             for w, wave in enumerate(group.windows()):
                 if wave.start_h < lo or wave.end_h > hi:
                     where = ("waves", w) if group.waves else ("launch_window_h",)
@@ -552,9 +552,11 @@ class Scenario(Strict):
                         f"scenario's time_window_h {lo}-{hi} h",
                     )
         for gid, group in self.defences.items():
-            _require(group.type, self.catalog.defences, ("defences", gid, "type"), "defence type")
+            require_known(
+                group.type, self.catalog.defences, ("defences", gid, "type"), "defence type"
+            )
             if isinstance(group.placement, RingPlacement):
-                _require(
+                require_known(
                     group.placement.target,
                     self.targets,
                     ("defences", gid, "placement", "target"),
@@ -595,14 +597,6 @@ class Scenario(Strict):
         for gid, group in self.salvo.items():
             counts[self.threat_type(gid).class_] += group.count
         return counts
-
-
-def _require(name: str, known: dict[str, Any], path: tuple, what: str) -> None:
-    if name not in known:
-        hint = suggest(name, known)
-        message = f"unknown {what} '{name}'"
-        message += f"; did you mean '{hint}'?" if hint else f"; defined: {', '.join(sorted(known))}"
-        raise PathError(path, message)
 
 
 def scenario_from_data(loaded: LoadedYaml) -> Scenario:

@@ -17,7 +17,7 @@ import difflib
 import hashlib
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
@@ -35,6 +35,7 @@ __all__ = [
     "format_errors",
     "load_yaml",
     "load_yaml_text",
+    "require_known",
     "suggest",
     "text_sha256",
     "unknown_message",
@@ -185,6 +186,19 @@ def unknown_message(what: str, name: Any, allowed: Iterable[Any]) -> str:
     if best is not None:
         return f"{head}; did you mean '{best}'?"
     return f"{head}; allowed: {', '.join(choices)}"
+
+
+def require_known(name: str, known: Collection[str], path: Sequence[Any], what: str) -> None:
+    """Raise PathError at ``path`` unless ``name`` is one of ``known`` (ids the file defines).
+
+    The message suggests the closest id, or lists them all: ``unknown target 'kiev'; did you
+    mean 'kyiv'?``, ``unknown launch site 'x'; defined: bryansk, kursk``.
+    """
+    if name not in known:
+        hint = suggest(name, known)
+        message = f"unknown {what} '{name}'"
+        message += f"; did you mean '{hint}'?" if hint else f"; defined: {', '.join(sorted(known))}"
+        raise PathError(path, message)
 
 
 # --------------------------------------------------------------------------------------------
