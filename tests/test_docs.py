@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from sim.cli.app import build_parser
 from sim.refdocs import scenario as schema_docs
 from sim.spec import scenario as sc
-from sim.spec.reflect import yaml_key
+from sim.spec.reflect import model_title, yaml_key
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_MD = ROOT / "docs" / "scenario-reference.md"
@@ -91,9 +91,9 @@ def test_generation_is_deterministic(generated):
 
 def test_every_model_has_a_section(generated):
     sections = _sections(generated)
-    documented = {m.__name__ for m in schema_docs.documented_models()}
+    documented = {model_title(m) for m in schema_docs.documented_models()}
     assert set(EXPECTED_MODELS) <= documented
-    assert {m.__name__ for m in _scenario_models()} <= documented
+    assert {model_title(m) for m in _scenario_models()} <= documented
     for name in documented:
         assert name in sections, f"no '## {name}' section"
 
@@ -101,7 +101,7 @@ def test_every_model_has_a_section(generated):
 def test_every_field_of_every_model_is_documented(generated):
     sections = _sections(generated)
     for model in schema_docs.documented_models():
-        body = sections[model.__name__]
+        body = sections[model_title(model)]
         first_doc_line = (model.__doc__ or "").strip().splitlines()[0]
         assert first_doc_line.split(":")[0] in body, f"{model.__name__}: docstring missing"
         for name, info in model.model_fields.items():

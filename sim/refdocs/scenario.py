@@ -27,7 +27,14 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from sim.spec import scenario as sc
-from sim.spec.reflect import model_link, models_in, reachable_models, type_text, yaml_key
+from sim.spec.reflect import (
+    model_link,
+    model_title,
+    models_in,
+    reachable_models,
+    type_text,
+    yaml_key,
+)
 from sim.spec.yamlio import InputError, load_yaml_text
 
 ROOT_MODEL: type[BaseModel] = sc.Scenario
@@ -208,7 +215,7 @@ def _yaml_value(value: Any) -> str:
 
 def required_text(model: type[BaseModel], name: str, info: FieldInfo) -> str:
     """The "required / default" cell of a field."""
-    override = _REQUIRED_OVERRIDES.get((model.__name__, name))
+    override = _REQUIRED_OVERRIDES.get((model_title(model), name))
     if override is not None:
         return override
     if info.is_required():
@@ -235,7 +242,7 @@ def _docstring(model: type[BaseModel]) -> str:
 
 # --------------------------------------------------------------------------- document
 
-# Where each model appears in a file (the first line of its section).
+# Where each model appears in a file (the first line of its section), by its title.
 _WHERE: dict[str, str] = {
     "Scenario": "the top level of a scenario file",
     "Site": "each entry of `launch_sites` (e.g. `launch_sites.kursk`)",
@@ -277,14 +284,15 @@ def model_section(model: type[BaseModel], where_in: Mapping[str, str] | None = N
 
     `where_in` says where each model appears in a file, by name (default: in a scenario).
     """
-    lines = [f"## {model.__name__}", ""]
+    title = model_title(model)
+    lines = [f"## {title}", ""]
     doc = _docstring(model)
     if doc:
         lines += [doc, ""]
-    where = (_WHERE if where_in is None else where_in).get(model.__name__)
+    where = (_WHERE if where_in is None else where_in).get(title)
     if where:
         lines += [f"Where: {where}.", ""]
-    note = _NOTES.get(model.__name__)
+    note = _NOTES.get(title)
     if note:
         lines += [note, ""]
     lines += ["| field | type | required / default | description |", "|---|---|---|---|"]

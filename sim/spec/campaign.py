@@ -27,6 +27,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import (
     BeforeValidator,
+    ConfigDict,
     Field,
     PrivateAttr,
     ValidationInfo,
@@ -163,8 +164,11 @@ class MassPolicy(Strict):
 Policy = Annotated[SteadyPolicy | MassPolicy, Field(discriminator="kind")]
 
 
-class Attacker(Strict):
+class AttackerSpec(Strict):
     """The attacker's stocks, production and launch policy (threat types of the catalogue)."""
+
+    # `Attacker` in the docs and in messages; the class name keeps it apart from the Mesa agent
+    model_config = ConfigDict(title="Attacker")
 
     stock: dict[str, NonNegInt] = Field(
         default={}, description="Threats held on day 0 by threat type (others: 0)."
@@ -239,8 +243,11 @@ class StockRule(Strict):
     )
 
 
-class Defender(Strict):
+class DefenderSpec(Strict):
     """The defender's interceptor stocks (by defence type id), supply, money and fire rules."""
+
+    # `Defender` in the docs and in messages; the class name keeps it apart from the Mesa agent
+    model_config = ConfigDict(title="Defender")
 
     stock: dict[str, NonNegInt] = Field(
         default={},
@@ -382,8 +389,10 @@ class Campaign(Strict):
         description="Night scenario file every night is built from, relative to this file."
     )
     calendar: Calendar = Field(description="Start date and length.")
-    attacker: Attacker = Field(description="Attacker stocks, production and policy.")
-    defender: Defender = Field(default=Defender(), description="Defender stocks and supply.")
+    attacker: AttackerSpec = Field(description="Attacker stocks, production and policy.")
+    defender: DefenderSpec = Field(
+        default=DefenderSpec(), description="Defender stocks and supply."
+    )
     investments: Investments = Field(default=Investments(), description="Optional investments.")
     drone_balance: DroneBalance = Field(
         default=DroneBalance(), description="Frontline drone balance output."

@@ -254,8 +254,11 @@ class DamageModel(Strict):
     )
 
 
-class Target(Strict):
+class TargetSpec(Strict):
     """A city or facility that threats aim at; leakers that reach it may hit it."""
+
+    # `Target` in the docs and in messages; the class name keeps it apart from the Mesa agent
+    model_config = ConfigDict(title="Target")
 
     lon: Longitude = Field(description="Longitude, degrees east.")
     lat: Latitude = Field(description="Latitude, degrees north.")
@@ -495,7 +498,7 @@ class Scenario(Strict):
     launch_sites: dict[str, Site] = Field(
         description="Launch areas by id: where salvo groups start."
     )
-    targets: dict[str, Target] = Field(
+    targets: dict[str, TargetSpec] = Field(
         description="Cities and facilities by id: what salvo groups aim at and where leakers hit."
     )
     salvo: dict[str, SalvoGroup] = Field(

@@ -25,7 +25,14 @@ import pydantic
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from sim.spec.reflect import child_types, fields_of, members
+from sim.spec.reflect import (
+    child_types,
+    fields_of,
+    is_model,
+    members,
+    model_title,
+    reachable_models,
+)
 
 __all__ = [
     "ErrorLine",
@@ -389,9 +396,19 @@ def validation_errors(
             message = _message(err, loc, parent_types, loaded.data)
             if err["type"] == "union_tag_invalid":
                 loc = _discriminator_loc(loc, ctx, loaded.data)
+            elif err["type"] == "model_type" and model_cls is not None:
+                message = _titled(message, ctx.get("class_name"), model_cls)
         path = ".".join(str(part) for part in loc)
         out.append(ErrorLine(loaded.file, loaded.line_of(loc), path, message))
     return out
+
+
+def _titled(message: str, class_name: Any, model_cls: Any) -> str:
+    """pydantic names a model by its class (`TargetSpec`); say the name the docs use (`Target`)."""
+    for model in reachable_models(model_cls) if is_model(model_cls) else ():
+        if model.__name__ == class_name:
+            return message.replace(f"instance of {class_name}", f"instance of {model_title(model)}")
+    return message
 
 
 def _message(err: Any, loc: Path, parent_types: list[Any], data: Any) -> str:
