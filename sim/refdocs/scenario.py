@@ -322,16 +322,6 @@ def generate(root: type[BaseModel] = ROOT_MODEL) -> str:
     return "\n".join(parts)
 
 
-def missing_descriptions(root: type[BaseModel] = ROOT_MODEL) -> list[str]:
-    """`Model.field` for every documented field without a `Field(description=...)`."""
-    return [
-        f"{m.__name__}.{name}"
-        for m in documented_models(root)
-        for name, info in m.model_fields.items()
-        if not info.description
-    ]
-
-
 # --------------------------------------------------------------------------- command line
 
 
@@ -355,11 +345,6 @@ def check_generated(path: Path, expected: str, prog: str) -> str | None:
     )
     shown = diff[:40] + (["..."] if len(diff) > 40 else [])
     return f"{path} is out of date; regenerate it with:\n    {regenerate}\n" + "\n".join(shown)
-
-
-def check(path: Path, text: str | None = None) -> str | None:
-    """None if ``path`` holds the generated scenario reference, else what differs."""
-    return check_generated(path, generate() if text is None else text, "sim.refdocs.scenario")
 
 
 def reference_main(

@@ -530,10 +530,6 @@ class PreparedExperiment:
         return design
 
 
-def _line(loaded: LoadedYaml, *path: Any) -> int | None:
-    return loaded.line_of(path)
-
-
 def _error(loaded: LoadedYaml, path: tuple[Any, ...], message: str) -> ErrorLine:
     return ErrorLine(loaded.file, loaded.line_of(path), ".".join(str(p) for p in path), message)
 
