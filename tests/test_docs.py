@@ -62,7 +62,7 @@ def _sections(text: str) -> dict[str, str]:
 
 
 def _scenario_models() -> list[type[BaseModel]]:
-    """Every model with fields defined in sim/scenario.py."""
+    """Every model with fields defined in sim/spec/scenario.py."""
     return [
         obj
         for _, obj in inspect.getmembers(sc, inspect.isclass)
@@ -76,7 +76,7 @@ def _scenario_models() -> list[type[BaseModel]]:
 def test_committed_reference_matches_schema(generated):
     committed = REFERENCE_MD.read_text(encoding="utf-8") if REFERENCE_MD.exists() else ""
     assert committed == generated, (
-        "docs/scenario-reference.md is out of date with sim/scenario.py; regenerate it with\n"
+        "docs/scenario-reference.md is out of date with sim/spec/scenario.py; regenerate it with\n"
         f"    {schema_docs.REGENERATE}\n"
         "and commit the result."
     )
