@@ -548,14 +548,17 @@ class Campaign(Strict):
         return self._template_path
 
 
-def campaign_from_data(loaded: LoadedYaml, *, template: Scenario | None = None) -> Campaign:
+def campaign_from_data(
+    loaded: LoadedYaml, *, template: Scenario | None = None, template_path: Path | None = None
+) -> Campaign:
     """Validate loaded YAML as a campaign, reading its template relative to its file.
 
     Raises `InputError` (`FILE:LINE: field.path: message`); errors inside the template are
-    reported with the template's own file and line. Pass `template` to skip reading it.
+    reported with the template's own file and line. Pass `template` to skip reading it (and
+    `template_path`, the file it was read from, for `Campaign.template_path`).
     """
     data = loaded.data
-    path: Path | None = None
+    path = template_path
     if template is None and isinstance(data, dict) and isinstance(data.get("template"), str):
         path = Path(loaded.file).parent / data["template"]
         if not path.is_file():

@@ -495,8 +495,8 @@ class PreparedExperiment:
                 self.campaign_data(point), self.campaign_yaml.file, self.campaign_yaml.lines
             ),
             template=scenario,
+            template_path=self.scenario_path,
         )
-        campaign._template_path = self.scenario_path
         return campaign  # type: ignore[return-value]  # a campaign experiment's point
 
     def design_row(self, point: int) -> dict[str, Any]:
