@@ -10,7 +10,7 @@ in file order, so the same scenario and generator give the same night.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -546,5 +546,6 @@ def build_units(
 
 
 def _unit_parameters_names() -> list[str]:
-    return [k for k in UnitBatch.__dataclass_fields__ if k not in ("group", "group_ids",
-            "type_ids", "xy")]  # fmt: skip
+    """The per-unit parameter columns (`_unit_parameters`' keys), for a night without units."""
+    placed = ("group", "group_ids", "type_ids", "xy")
+    return [f.name for f in fields(UnitBatch) if f.name not in placed]

@@ -181,7 +181,6 @@ def error_example() -> str:
     import tempfile
 
     root = Path(__file__).resolve().parents[2]
-    numbered = [f"{n:>2}  {line}" for n, line in enumerate(_BROKEN_EXAMPLE.splitlines(), 1)]
     reports = []
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "experiments").mkdir()
@@ -201,7 +200,7 @@ def error_example() -> str:
             else:  # pragma: no cover - the example is broken on purpose
                 raise AssertionError("the error example in sim/refdocs/experiment.py runs")
     return (
-        "```yaml\n" + "\n".join(numbered) + "\n```\n\ngives\n\n"
+        "```yaml\n" + schema_docs.numbered(_BROKEN_EXAMPLE) + "\n```\n\ngives\n\n"
         "```console\n$ salvo sweep experiments/broken.yaml\n" + reports[0] + "\n```\n\n"
         "and once the path is corrected (`salvo.shahed.count`), the second value of `ew` "
         "makes an invalid scenario:\n\n"

@@ -158,9 +158,13 @@ ew:
 """
 
 
+def numbered(text: str) -> str:
+    """`text` with line numbers, as an error example shows a broken file."""
+    return "\n".join(f"{n:>2}  {line}" for n, line in enumerate(text.splitlines(), 1))
+
+
 def error_example() -> str:
     """A small broken scenario and the errors `salvo check` prints for it (really computed)."""
-    numbered = [f"{n:>2}  {line}" for n, line in enumerate(_BROKEN_EXAMPLE.splitlines(), 1)]
     try:
         sc.scenario_from_data(load_yaml_text(_BROKEN_EXAMPLE, "night.yaml"))
     except InputError as err:
@@ -168,7 +172,7 @@ def error_example() -> str:
     else:  # pragma: no cover - the example is broken on purpose
         raise AssertionError("the error example in sim/refdocs/scenario.py validates")
     return (
-        "```yaml\n" + "\n".join(numbered) + "\n```\n\ngives\n\n"
+        "```yaml\n" + numbered(_BROKEN_EXAMPLE) + "\n```\n\ngives\n\n"
         "```console\n$ salvo check night.yaml\n" + report + "\n```"
     )
 

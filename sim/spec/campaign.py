@@ -42,6 +42,7 @@ from sim.spec.scenario import (
     load_scenario,
 )
 from sim.spec.types import (
+    Name,
     NonNegFloat,
     NonNegInt,
     PositiveFloat,
@@ -379,9 +380,7 @@ class DroneBalance(Strict):
 class Campaign(Strict):
     """A campaign: a template night, a calendar, both sides' supply and policies, investments."""
 
-    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")] = Field(
-        description="Name of the campaign (results folder name)."
-    )
+    name: Name = Field(description="Name of the campaign (results folder name).")
     description: str = Field(default="", description="What the campaign represents.")
     sources: list[str] = Field(default=[], description="Where its numbers come from.")
     seed: NonNegInt = Field(default=0, description="Base seed of its replications.")

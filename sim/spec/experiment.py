@@ -35,7 +35,7 @@ from sim.spec.catalog import catalog_texts, default_catalog_data
 from sim.spec.expressions import FUNCTION_NAMES, evaluate, parse_expression
 from sim.spec.paths import resolve_path, set_path
 from sim.spec.scenario import Scenario
-from sim.spec.types import NonNegInt, Number, PositiveInt, Strict
+from sim.spec.types import Name, NonNegInt, Number, PositiveInt, Strict
 from sim.spec.yamlio import (
     ErrorLine,
     InputError,
@@ -209,7 +209,7 @@ Design = Annotated[GridDesign | LHSDesign | SobolDesign, Field(discriminator="ty
 class Experiment(Strict):
     """An experiment: a scenario, the parameters to vary, a design, replications and a seed."""
 
-    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")] = Field(
+    name: Name = Field(
         description="Name of the experiment; results go to `results/<name>/` by default."
     )
     description: str = Field(default="", description="What the experiment asks (free text).")

@@ -20,9 +20,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from sim.spec.types import Weights
-from sim.vocab import ThreatClass
-
-THREAT_CLASSES: tuple[str, ...] = get_args(ThreatClass)
+from sim.vocab import CLASSES
 
 # --------------------------------------------------------------------------- walking
 
@@ -220,7 +218,7 @@ def _short(tp: Any, metadata: Sequence[Any] = ()) -> str:
 
 
 def _literal_text(values: Sequence[Any]) -> str:
-    if tuple(values) == THREAT_CLASSES:
+    if tuple(values) == CLASSES:
         return "threat class"
     if len(values) == 1:
         return f"`{values[0]}`"
@@ -233,7 +231,7 @@ def _key_text(tp: Any) -> str:
         return "name"
     if get_origin(tp) is Literal:
         values = get_args(tp)
-        return "threat class" if tuple(values) == THREAT_CLASSES else " / ".join(values)
+        return "threat class" if tuple(values) == CLASSES else " / ".join(values)
     return type_text(tp)
 
 

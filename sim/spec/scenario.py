@@ -35,6 +35,7 @@ from sim.spec.types import (
     Latitude,
     Longitude,
     LonLat,
+    Name,
     NonNegFloat,
     NonNegInt,
     Number,
@@ -475,7 +476,7 @@ class Observed(Strict):
 class Scenario(Strict):
     """One night: sites, targets, salvo, defence, electronic warfare and the catalogue."""
 
-    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")] = Field(
+    name: Name = Field(
         description="Identifier of the scenario (letters, digits, '.', '_', '-'); names the "
         "default results folder."
     )

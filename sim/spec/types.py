@@ -18,6 +18,8 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
 
 
+# the name of a scenario, campaign or experiment: it names the default results folder
+Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 Number = Annotated[float, Field(strict=True)]
 Probability = Annotated[float, Field(ge=0.0, le=1.0, strict=True)]
 NonNegFloat = Annotated[float, Field(ge=0.0, strict=True)]
