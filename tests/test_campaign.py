@@ -23,7 +23,8 @@ from scipy import stats
 from sim.campaign.model import CampaignModel, CampaignSetup, largest_remainder, run_campaign
 from sim.night.laydown import NightPlan
 from sim.night.model import NightModel, run_night
-from sim.spec.campaign import Campaign, campaign_from_data, load_campaign, reference_markdown
+from sim.refdocs.campaign import REGENERATE, reference_markdown
+from sim.spec.campaign import Campaign, campaign_from_data, load_campaign
 from sim.spec.scenario import load_scenario
 from sim.spec.yamlio import InputError, load_yaml_text
 from sim.vocab import CLASSES
@@ -543,8 +544,7 @@ def test_shipped_campaigns_load_and_cite_sources(path):
 def test_campaign_reference_is_up_to_date():
     committed = REFERENCE_MD.read_text(encoding="utf-8") if REFERENCE_MD.exists() else ""
     assert committed == reference_markdown(), (
-        "docs/campaign-reference.md is out of date; regenerate it with\n"
-        "    python -m sim.spec.campaign > docs/campaign-reference.md"
+        f"docs/campaign-reference.md is out of date; regenerate it with\n    {REGENERATE}"
     )
 
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from sim.cli.parser import build_parser
 from sim.refdocs import scenario as schema_docs
 from sim.spec import scenario as sc
+from sim.spec.reflect import model_title, yaml_key
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_MD = ROOT / "docs" / "scenario-reference.md"
@@ -61,7 +62,7 @@ def _sections(text: str) -> dict[str, str]:
 
 
 def _scenario_models() -> list[type[BaseModel]]:
-    """Every model with fields defined in sim/scenario.py."""
+    """Every model with fields defined in sim/spec/scenario.py."""
     return [
         obj
         for _, obj in inspect.getmembers(sc, inspect.isclass)
@@ -75,7 +76,7 @@ def _scenario_models() -> list[type[BaseModel]]:
 def test_committed_reference_matches_schema(generated):
     committed = REFERENCE_MD.read_text(encoding="utf-8") if REFERENCE_MD.exists() else ""
     assert committed == generated, (
-        "docs/scenario-reference.md is out of date with sim/scenario.py; regenerate it with\n"
+        "docs/scenario-reference.md is out of date with sim/spec/scenario.py; regenerate it with\n"
         f"    {schema_docs.REGENERATE}\n"
         "and commit the result."
     )
@@ -90,9 +91,9 @@ def test_generation_is_deterministic(generated):
 
 def test_every_model_has_a_section(generated):
     sections = _sections(generated)
-    documented = {m.__name__ for m in schema_docs.documented_models()}
+    documented = {model_title(m) for m in schema_docs.documented_models()}
     assert set(EXPECTED_MODELS) <= documented
-    assert {m.__name__ for m in _scenario_models()} <= documented
+    assert {model_title(m) for m in _scenario_models()} <= documented
     for name in documented:
         assert name in sections, f"no '## {name}' section"
 
@@ -100,11 +101,11 @@ def test_every_model_has_a_section(generated):
 def test_every_field_of_every_model_is_documented(generated):
     sections = _sections(generated)
     for model in schema_docs.documented_models():
-        body = sections[model.__name__]
+        body = sections[model_title(model)]
         first_doc_line = (model.__doc__ or "").strip().splitlines()[0]
         assert first_doc_line.split(":")[0] in body, f"{model.__name__}: docstring missing"
         for name, info in model.model_fields.items():
-            key = schema_docs.yaml_key(name, info)
+            key = yaml_key(name, info)
             assert f"| `{key}` |" in body, f"{model.__name__}.{key} missing from the reference"
             if info.description:
                 assert " ".join(info.description.split()) in body
@@ -187,8 +188,8 @@ def test_check_option(tmp_path, generated, capsys):
 @pytest.mark.parametrize(
     ("module", "committed"),
     [
-        ("sim.spec.experiment", "docs/experiment-reference.md"),
-        ("sim.spec.campaign", "docs/campaign-reference.md"),
+        ("sim.refdocs.experiment", "docs/experiment-reference.md"),
+        ("sim.refdocs.campaign", "docs/campaign-reference.md"),
     ],
 )
 def test_every_generated_reference_has_a_check_option(module, committed, tmp_path, capsys):

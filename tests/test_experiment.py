@@ -20,8 +20,10 @@ from scipy import stats
 
 from sim.cli.parser import build_parser
 from sim.experiments.sweep_outputs import sobol_indices
+from sim.refdocs.experiment import REGENERATE, reference_markdown
 from sim.results.statistics import sweep_point_stats
 from sim.spec import experiment as ex
+from sim.spec.expressions import evaluate, parse_expression
 from sim.spec.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -285,15 +287,15 @@ def test_paths_set_defaults_catalogue_overrides_and_list_items(tmp_path: Path) -
 )
 def test_expressions_are_arithmetic_only(expression: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        ex.parse_expression(expression)
+        parse_expression(expression)
 
 
 def test_expression_evaluation() -> None:
-    tree, names = ex.parse_expression("round(614 * share) - floor(a / 3) + max(2, a) ** 2 % 7")
+    tree, names = parse_expression("round(614 * share) - floor(a / 3) + max(2, a) ** 2 % 7")
     assert names == ["share", "a"]
-    value = ex.evaluate(tree, {"share": 0.1, "a": 10})
+    value = evaluate(tree, {"share": 0.1, "a": 10})
     assert value == round(61.4) - 3 + (100 % 7)
-    assert isinstance(ex.evaluate(ex.parse_expression("round(2.5)")[0], {}), int)
+    assert isinstance(evaluate(parse_expression("round(2.5)")[0], {}), int)
 
 
 # --------------------------------------------------------------------------- bad input
@@ -535,13 +537,13 @@ def test_point_statistics_match_numpy_and_scipy() -> None:
 
 def test_committed_experiment_reference_matches_the_models() -> None:
     committed = REFERENCE_MD.read_text(encoding="utf-8") if REFERENCE_MD.exists() else ""
-    assert committed == ex.reference_markdown(), (
-        f"docs/experiment-reference.md is out of date; regenerate it with\n    {ex.REGENERATE}"
+    assert committed == reference_markdown(), (
+        f"docs/experiment-reference.md is out of date; regenerate it with\n    {REGENERATE}"
     )
 
 
 def test_reference_documents_every_model_and_field() -> None:
-    text = ex.reference_markdown()
+    text = reference_markdown()
     for model in (ex.Experiment, ex.Parameter, ex.Derived, ex.GridDesign, ex.LHSDesign):
         assert f"## {model.__name__}" in text
         for name, info in model.model_fields.items():

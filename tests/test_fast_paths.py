@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from sim.night import geo
 from sim.night.agents import DefenceUnit, Target, Threat
 from sim.night.engagement import UniformStream
-from sim.night.laydown import NightPlan, _choice_table, _choose
+from sim.night.laydown import NightPlan, choice_table, choose
 from sim.night.model import NightModel
 from sim.spec.scenario import load_scenario
 
@@ -86,10 +86,10 @@ def test_weighted_choice_table_draws_what_generator_choice_draws():
         weights = dict(zip("abcdefg", np.random.default_rng(seed).random(7), strict=True))
         weights = {k: v for k, v in weights.items() if v > 0.2} or {"a": 1.0}
         names = list("gfedcba")
-        codes, cdf = _choice_table(names, weights)
+        codes, cdf = choice_table(names, weights)
         p = np.array(list(weights.values()))
         fast, plain = np.random.default_rng(seed), np.random.default_rng(seed)
-        drawn = _choose(fast, codes, cdf, 100)
+        drawn = choose(fast, codes, cdf, 100)
         expected = np.array([names.index(c) for c in weights])[
             plain.choice(len(weights), size=100, p=p / p.sum())
         ]

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sim.spec.scenario import CATALOG_DIR, load_catalog, load_scenario
+from sim.spec.catalog import CATALOG_DIR
+from sim.spec.scenario import load_catalog, load_scenario
 from sim.spec.yamlio import ErrorLine, InputError
 
 ROOT = Path(__file__).resolve().parents[1]

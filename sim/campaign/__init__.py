@@ -1,1 +1,1 @@
-"""TODO."""
+"""Months of nights under production, stockpiles and money (`model.CampaignModel`)."""

@@ -28,6 +28,7 @@ import mesa
 import numpy as np
 import pandas as pd
 
+from sim.night.agents import release_agent_ids
 from sim.night.laydown import NightPlan
 from sim.night.model import NightModel, NightResult
 from sim.spec.campaign import DAYS_PER_MONTH, Campaign, MassPolicy, Ramp, SalvoPlan, SteadyPolicy
@@ -81,17 +82,6 @@ _ATTACKER_BOOKS = (
     "attacker_stock_start", "attacker_produced", "attacker_launched", "attacker_stock"
 )  # fmt: skip
 _CLASS_COLUMNS = tuple(f"{o}.{c}" for o in ("launched", "intercepted", "leaked") for c in CLASSES)
-
-
-def _release(model: mesa.Model) -> None:
-    """Let a finished model be garbage-collected.
-
-    Mesa 3.3 numbers agents with a class-level `Agent._ids` dict keyed by model instance, which
-    keeps every model that ever created an agent (and all its arrays) alive for the life of the
-    process: 180 nights a replication, so a worker running campaigns would grow by gigabytes.
-    No agent is created in a model after it has run, so its counter can go.
-    """
-    mesa.Agent._ids.pop(model, None)
 
 
 # --------------------------------------------------------------------------- set-up
@@ -697,7 +687,7 @@ class CampaignModel(mesa.Model):
         self.day += 1
         if self.day >= self.calendar.days:
             self.running = False
-            _release(self)
+            release_agent_ids(self)  # no agent is made in a campaign after its last day
 
     @staticmethod
     def _night_columns(day: int, mass_night: bool, result: NightResult) -> dict:

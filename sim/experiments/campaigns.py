@@ -57,11 +57,13 @@ from sim.results.files import (
     write_parquet_atomic,
     write_parquet_streamed,
 )
-from sim.results.manifest import build_manifest, catalog_texts, text_sha256
+from sim.results.manifest import build_manifest
 from sim.results.statistics import totals_stats
 from sim.results.tables import design_cell, sobol_lines, text_table
 from sim.spec import experiment
 from sim.spec.campaign import Campaign, load_campaign
+from sim.spec.catalog import catalog_texts
+from sim.spec.yamlio import text_sha256
 from sim.vocab import (
     CHUNKS_DIR,
     MANIFEST_FILE,

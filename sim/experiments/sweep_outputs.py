@@ -21,8 +21,9 @@ from sim.results.files import (
     json_bytes,
     write_bytes_atomic,
 )
-from sim.results.manifest import build_manifest, text_sha256
+from sim.results.manifest import build_manifest
 from sim.spec.experiment import PreparedExperiment, SobolDesign, sobol_problem
+from sim.spec.yamlio import text_sha256
 from sim.vocab import (
     MANIFEST_FILE,
     PARAMETERS_FILE,

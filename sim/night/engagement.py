@@ -25,9 +25,6 @@ import numpy as np
 
 from sim.vocab import FLYING, NO_UNIT, SHOT_DOWN, SUPPRESSED
 
-# what a night reports per class: launched, each final state, and intercepted (as the Air
-# Force counts it: shot down + suppressed)
-
 _RESOLVE, _RELOAD = 0, 1
 _EPS = 1e-9
 
@@ -55,7 +52,10 @@ def _chunks(rng: np.random.Generator, block: int, chunk: int = 256) -> Iterator[
 
 @dataclass
 class UnitParams:
-    """Per-unit engagement parameters, one entry per unit (arrays or lists)."""
+    """Per-unit engagement parameters, one row per unit (numpy arrays).
+
+    `sim.night.laydown.UnitBatch`, a night's units, extends it with their groups and positions.
+    """
 
     pk: np.ndarray  # (units, classes) single-shot kill probability
     suppression: np.ndarray  # (units, classes) EW suppression probability

@@ -10,11 +10,12 @@ in file order, so the same scenario and generator give the same night.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
 from sim.night import geo
+from sim.night.engagement import UnitParams
 from sim.spec.scenario import (
     BeltPlacement,
     PointPlacement,
@@ -61,27 +62,15 @@ class ThreatBatch:
 
 
 @dataclass
-class UnitBatch:
-    """All defence units of one night as columns (one row per unit)."""
+class UnitBatch(UnitParams):
+    """All defence units of one night as columns (one row per unit): the engagement core's
+    parameters (`UnitParams`: pk, channels, magazine, ...) and where the units stand."""
 
     group: np.ndarray
     group_ids: list[str]
     type_ids: list[str]  # per group
     xy: np.ndarray  # (units, 2) km
     radius_km: np.ndarray  # (units, classes); 0 where the unit does not engage the class
-    pk: np.ndarray
-    suppression: np.ndarray
-    channels: np.ndarray
-    magazine: np.ndarray
-    reserve: np.ndarray
-    reload_s: np.ndarray
-    reaction_s: np.ndarray
-    engage_s: np.ndarray
-    shots: np.ndarray
-    shoot_look_shoot: np.ndarray
-    queue: np.ndarray
-    decoy_discrimination: np.ndarray
-    is_ew: np.ndarray
     cost_per_shot_usd: np.ndarray
 
     def __len__(self) -> int:
@@ -129,8 +118,8 @@ class GroupDraws:
         kind = scenario.threat_type(group_id)
         waves = group.windows()
         shares = np.array([w.share for w in waves])
-        site, site_cdf = _choice_table(list(scenario.launch_sites), weights_of(group.launch_sites))
-        target, target_cdf = _choice_table(list(scenario.targets), weights_of(group.targets))
+        site, site_cdf = choice_table(list(scenario.launch_sites), weights_of(group.launch_sites))
+        target, target_cdf = choice_table(list(scenario.targets), weights_of(group.targets))
         return cls(
             cls=CLASS_INDEX[kind.class_],
             class_name=kind.class_,
@@ -155,7 +144,7 @@ class GroupDraws:
         )
 
 
-def _choice_table(names: list[str], weights: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+def choice_table(names: list[str], weights: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
     """Indices into `names` of the weighted choices, and their cumulative probabilities."""
     index = {name: k for k, name in enumerate(names)}
     p = np.array(list(weights.values()))
@@ -164,7 +153,7 @@ def _choice_table(names: list[str], weights: dict[str, float]) -> tuple[np.ndarr
     return np.array([index[c] for c in weights], dtype=np.int64), cdf
 
 
-def _choose(rng: np.random.Generator, codes: np.ndarray, cdf: np.ndarray, n: int) -> np.ndarray:
+def choose(rng: np.random.Generator, codes: np.ndarray, cdf: np.ndarray, n: int) -> np.ndarray:
     """`n` weighted choices: the draws of `rng.choice(len(cdf), n, p=p)`, mapped to `codes`."""
     return codes[cdf.searchsorted(rng.random(n), side="right")]
 
@@ -358,8 +347,8 @@ def _draw_groups(
         n = int(sizes[g])
         if n == 0:
             continue
-        out["site"].append(_choose(rng, d.site, d.site_cdf, n))
-        out["target"].append(_choose(rng, d.target, d.target_cdf, n))
+        out["site"].append(choose(rng, d.site, d.site_cdf, n))
+        out["target"].append(choose(rng, d.target, d.target_cdf, n))
         if len(d.waves) == 1:  # a one-wave multinomial draws nothing
             start_h, end_h = d.waves[0]
             t_launch = rng.uniform(start_h, end_h, size=n)
@@ -557,5 +546,6 @@ def build_units(
 
 
 def _unit_parameters_names() -> list[str]:
-    return [k for k in UnitBatch.__dataclass_fields__ if k not in ("group", "group_ids",
-            "type_ids", "xy")]  # fmt: skip
+    """The per-unit parameter columns (`_unit_parameters`' keys), for a night without units."""
+    placed = ("group", "group_ids", "type_ids", "xy")
+    return [f.name for f in fields(UnitBatch) if f.name not in placed]

@@ -16,12 +16,11 @@ import numpy as np
 from mesa.agent import AgentSet
 
 from sim.night import geo
-from sim.night.agents import DefenceUnit, Target, Threat, draw_damage
+from sim.night.agents import DefenceUnit, Target, Threat, draw_damage, release_agent_ids
 from sim.night.engagement import (
     EngagementOutcome,
     ThreatParams,
     UniformStream,
-    UnitParams,
     run_engagements,
 )
 from sim.night.laydown import DECOY, NightPlan, build_threats, build_units
@@ -170,7 +169,7 @@ class NightModel(mesa.Model):
         for k in range(len(self.target_hits)):
             Target(self, k)
         if self.result is not None:  # see step(): a night that has run keeps no id counter
-            mesa.Agent._ids.pop(self, None)
+            release_agent_ids(self)
 
     def step(self) -> None:
         """Run the whole night (continuous time inside), then settle every threat."""
@@ -201,21 +200,7 @@ class NightModel(mesa.Model):
                 is_decoy=threats.cls == DECOY,
                 ew_susceptibility=threats.ew_susceptibility,
             ),
-            UnitParams(
-                pk=units.pk,
-                suppression=units.suppression,
-                channels=units.channels,
-                magazine=units.magazine,
-                reserve=units.reserve,
-                reload_s=units.reload_s,
-                reaction_s=units.reaction_s,
-                engage_s=units.engage_s,
-                shots=units.shots,
-                shoot_look_shoot=units.shoot_look_shoot,
-                queue=units.queue,
-                decoy_discrimination=units.decoy_discrimination,
-                is_ew=units.is_ew,
-            ),
+            units,  # a UnitBatch is the core's UnitParams
             UniformStream(self.rng),
             log_shots=self.log_shots,
             cache=self.plan.cache.setdefault("engagement", {}),
@@ -223,10 +208,8 @@ class NightModel(mesa.Model):
         self._settle()
         self.result = self._tally()
         self.running = False
-        # Mesa 3.3 numbers agents from a class-level dict keyed by model (Agent._ids), which
-        # keeps every model that ever made an agent alive for the life of the process (~0.7 MB
-        # a night); agents made after the night has run release it again (`_views`)
-        mesa.Agent._ids.pop(self, None)
+        # agents made after the night has run release their counter again (`_views`)
+        release_agent_ids(self)
 
     def run(self) -> NightResult:
         """Run the night and return its result."""

@@ -15,22 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from sim.results.files import jsonable
-from sim.spec.scenario import CATALOG_DIR
 
 _VERSIONED_PACKAGES = ("numpy", "scipy", "pandas", "pyarrow", "pydantic", "mesa")
-
-
-def text_sha256(text: str) -> str:
-    """sha256 of a text (UTF-8), for fingerprints and manifests."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def catalog_texts() -> list[str]:
-    """The texts of the type catalogue: part of every fingerprint, since they fix the numbers."""
-    return [
-        (CATALOG_DIR / name).read_text(encoding="utf-8")
-        for name in ("threats.yaml", "defences.yaml")
-    ]
 
 
 def file_sha256(path: str | Path) -> str:

@@ -7,30 +7,27 @@ production, deliveries, budget and low-stock rules, and optional investments (an
 interceptor-drone programme, allied batteries, long-range strike). `sim.campaign.model` runs it.
 
 Interceptor stocks are keyed by *defence type id* (`patriot`, `iris_t`, ...; the
-`interceptor` field of that type in `sim/catalog/defences.yaml` names the round, e.g.
+`interceptor` field of that type in `sim/spec/catalog/defences.yaml` names the round, e.g.
 "PAC-3 MSE / GEM-T"): one stock per defence type, shared by every unit of that type. A
 defence type no campaign field names is *not tracked*: its units hold the template's
 magazine and reserve every night, as in a single night (use it for guns and machine guns
 whose ammunition is not the constraint).
 
 Every number in a shipped campaign file carries its source or says it is an assumption;
-see the comments in `scenarios/campaign-*.yaml`.
-
-Regenerate the file reference with::
-
-    python -m sim.spec.campaign > docs/campaign-reference.md
+see the comments in `scenarios/campaign-*.yaml`. The file reference
+(`docs/campaign-reference.md`) is generated from the models here by `sim.refdocs.campaign`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
     BeforeValidator,
+    ConfigDict,
     Field,
     PrivateAttr,
     ValidationInfo,
@@ -39,15 +36,19 @@ from pydantic import (
 
 from sim.spec.scenario import (
     DefenceGroup,
-    NonNegFloat,
-    NonNegInt,
     Placement,
-    PositiveFloat,
-    Probability,
     RingPlacement,
     Scenario,
-    Strict,
     load_scenario,
+)
+from sim.spec.types import (
+    Name,
+    NonNegFloat,
+    NonNegInt,
+    PositiveFloat,
+    PositiveInt,
+    Probability,
+    Strict,
 )
 from sim.spec.yamlio import (
     ErrorLine,
@@ -55,12 +56,11 @@ from sim.spec.yamlio import (
     LoadedYaml,
     PathError,
     load_yaml,
-    suggest,
+    require_known,
     validate,
 )
 from sim.vocab import ThreatClass
 
-PositiveInt = Annotated[int, Field(gt=0, strict=True)]
 DAYS_PER_MONTH = 365.25 / 12.0
 
 
@@ -165,8 +165,11 @@ class MassPolicy(Strict):
 Policy = Annotated[SteadyPolicy | MassPolicy, Field(discriminator="kind")]
 
 
-class Attacker(Strict):
+class AttackerSpec(Strict):
     """The attacker's stocks, production and launch policy (threat types of the catalogue)."""
+
+    # `Attacker` in the docs and in messages; the class name keeps it apart from the Mesa agent
+    model_config = ConfigDict(title="Attacker")
 
     stock: dict[str, NonNegInt] = Field(
         default={}, description="Threats held on day 0 by threat type (others: 0)."
@@ -241,8 +244,11 @@ class StockRule(Strict):
     )
 
 
-class Defender(Strict):
+class DefenderSpec(Strict):
     """The defender's interceptor stocks (by defence type id), supply, money and fire rules."""
+
+    # `Defender` in the docs and in messages; the class name keeps it apart from the Mesa agent
+    model_config = ConfigDict(title="Defender")
 
     stock: dict[str, NonNegInt] = Field(
         default={},
@@ -374,9 +380,7 @@ class DroneBalance(Strict):
 class Campaign(Strict):
     """A campaign: a template night, a calendar, both sides' supply and policies, investments."""
 
-    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")] = Field(
-        description="Name of the campaign (results folder name)."
-    )
+    name: Name = Field(description="Name of the campaign (results folder name).")
     description: str = Field(default="", description="What the campaign represents.")
     sources: list[str] = Field(default=[], description="Where its numbers come from.")
     seed: NonNegInt = Field(default=0, description="Base seed of its replications.")
@@ -384,8 +388,10 @@ class Campaign(Strict):
         description="Night scenario file every night is built from, relative to this file."
     )
     calendar: Calendar = Field(description="Start date and length.")
-    attacker: Attacker = Field(description="Attacker stocks, production and policy.")
-    defender: Defender = Field(default=Defender(), description="Defender stocks and supply.")
+    attacker: AttackerSpec = Field(description="Attacker stocks, production and policy.")
+    defender: DefenderSpec = Field(
+        default=DefenderSpec(), description="Defender stocks and supply."
+    )
     investments: Investments = Field(default=Investments(), description="Optional investments.")
     drone_balance: DroneBalance = Field(
         default=DroneBalance(), description="Frontline drone balance output."
@@ -428,7 +434,7 @@ class Campaign(Strict):
         attacker = self.attacker
         for field in ("stock", "production_per_day"):
             for type_id in getattr(attacker, field):
-                _require(type_id, threats, ("attacker", field, type_id), "threat type")
+                require_known(type_id, threats, ("attacker", field, type_id), "threat type")
         policy = attacker.policy
         plans = (
             [("nightly", policy.nightly)]
@@ -438,7 +444,7 @@ class Campaign(Strict):
         for key, plan in plans:
             for type_id in (plan.composition or {}) if plan is not None else {}:
                 path = ("attacker", "policy", key, "composition", type_id)
-                _require(type_id, threats, path, "threat type")
+                require_known(type_id, threats, path, "threat type")
                 if type_id not in launched_types:
                     raise PathError(
                         path,
@@ -449,7 +455,7 @@ class Campaign(Strict):
         defences = template.catalog.defences
         names = set(template.defences)
         for where, type_id in self._defence_type_refs():
-            _require(type_id, defences, where, "defence type")
+            require_known(type_id, defences, where, "defence type")
             if defences[type_id].is_ew:
                 raise PathError(where, f"'{type_id}' is an EW type: it fires no interceptors")
         for name, battery in self.investments.allied_batteries.items():
@@ -459,7 +465,7 @@ class Campaign(Strict):
         if drones is not None and drones.teams is not None:
             for name, group in drones.teams.groups.items():
                 path = ("investments", "interceptor_drones", "teams", "groups", name)
-                _require(group.type, defences, (*path, "type"), "defence type")
+                require_known(group.type, defences, (*path, "type"), "defence type")
                 if group.type != drones.type:
                     raise PathError(
                         (*path, "type"),
@@ -485,7 +491,9 @@ class Campaign(Strict):
         if name in names:
             raise PathError(path, f"defence group '{name}' already exists (in the template?)")
         if isinstance(placement, RingPlacement):
-            _require(placement.target, template.targets, (*path, "placement", "target"), "target")
+            require_known(
+                placement.target, template.targets, (*path, "placement", "target"), "target"
+            )
 
     def _defence_type_refs(self) -> list[tuple[tuple, str]]:
         """(path, defence type id) of every defence type the campaign names."""
@@ -539,22 +547,17 @@ class Campaign(Strict):
         return self._template_path
 
 
-def _require(name: str, known: Any, path: tuple, what: str) -> None:
-    if name not in known:
-        hint = suggest(name, known)
-        message = f"unknown {what} '{name}'"
-        message += f"; did you mean '{hint}'?" if hint else f"; defined: {', '.join(sorted(known))}"
-        raise PathError(path, message)
-
-
-def campaign_from_data(loaded: LoadedYaml, *, template: Scenario | None = None) -> Campaign:
+def campaign_from_data(
+    loaded: LoadedYaml, *, template: Scenario | None = None, template_path: Path | None = None
+) -> Campaign:
     """Validate loaded YAML as a campaign, reading its template relative to its file.
 
     Raises `InputError` (`FILE:LINE: field.path: message`); errors inside the template are
-    reported with the template's own file and line. Pass `template` to skip reading it.
+    reported with the template's own file and line. Pass `template` to skip reading it (and
+    `template_path`, the file it was read from, for `Campaign.template_path`).
     """
     data = loaded.data
-    path: Path | None = None
+    path = template_path
     if template is None and isinstance(data, dict) and isinstance(data.get("template"), str):
         path = Path(loaded.file).parent / data["template"]
         if not path.is_file():
@@ -612,119 +615,3 @@ def _bad_date(path: Path, err: ValueError) -> InputError:
 
     found = walk(yaml.compose(text, Loader=yaml.SafeLoader), ())
     return InputError([found or ErrorLine(str(path), None, "", f"invalid YAML: {err}")])
-
-
-# --------------------------------------------------------------------------- reference docs
-
-REGENERATE = "python -m sim.spec.campaign > docs/campaign-reference.md"
-
-_INTRO = """\
-# Campaign file reference
-
-<!-- Generated by `python -m sim.spec.campaign` from the models in sim/campaign_scenario.py.
-     Do not edit by hand: change the models and run
-     `python -m sim.spec.campaign > docs/campaign-reference.md`. -->
-
-A campaign file is a YAML mapping describing months of nights. It names a night scenario as
-its `template` (path relative to the campaign file; see
-[scenario-reference.md](scenario-reference.md)) and adds a `calendar`, the `attacker`'s stocks,
-production and launch policy, the `defender`'s interceptor stocks, supply, money and
-low-stock rules, and optional `investments`. `sim.campaign.model.run_campaign` runs it
-([cli-campaign.md](cli-campaign.md)); the shipped examples are `scenarios/campaign-*.yaml`.
-
-## How a day goes
-
-Day `d` is the date `calendar.start + d`; its night is run with the template's geography.
-
-1. **Money.** On day 0 and on the 1st of every month each budget programme receives
-   `share × per_month_usd` and orders as many whole rounds as its money (and `max_per_month`)
-   allows; they arrive `lead_time_days` later. The long-range strike budget is allotted the
-   same way. Unspent money stays with its programme.
-2. **Supply.** Production (`production_per_month` / 30.44 a day; fractions accumulate into whole
-   rounds), dated deliveries, arriving orders, allied batteries' missiles and the drone
-   programme's interceptor drones are added to the stocks. Allied batteries and new teams
-   enter service.
-3. **Attacker.** Production (cut by long-range strikes) is added to its stocks; the policy
-   sets the night's salvo: size drawn (gamma with the given mean and cv, rounded),
-   composition by type (largest-remainder rounding), each type limited by its stock (and, on
-   nights between mass nights with `save_for_mass`, by the stock above the next mass night's
-   needs), the total by the launch capacity; each type is split over the template's salvo
-   groups of that type in proportion to their template counts.
-4. **Defender.** Every tracked type's stock is shared among its units in service: each unit
-   gets its template load (magazine + reserve) while stock lasts, otherwise the stock is split
-   evenly (units earlier in the file get the odd rounds). A `max_rounds_per_night` rule caps
-   what is loaded; below `hold_below` × starting stock the units engage only `engage_only`.
-5. **Night.** The night model runs with those counts and loads; rounds fired leave the stock,
-   threats launched leave the attacker's stock. Unfired rounds stay in stock.
-
-Interceptor stocks are keyed by **defence type id** (`patriot`, `iris_t`, `interceptor_drone`,
-...), one stock per type shared by all its units; the round itself is the type's `interceptor`
-in the catalogue (`salvo catalog`). Types the campaign never names are not tracked: their units
-hold the template's magazine and reserve every night.
-
-## Errors
-
-As for scenarios: every problem is printed as `FILE:LINE: field.path: message` and the
-command exits with status 2; problems inside the template are reported with the template's
-file and line.
-"""
-
-_WHERE_CAMPAIGN: dict[str, str] = {
-    "Campaign": "the top level of a campaign file",
-    "Calendar": "the top-level `calendar` section",
-    "Attacker": "the top-level `attacker` section",
-    "SteadyPolicy": "`attacker.policy` with `kind: steady`",
-    "MassPolicy": "`attacker.policy` with `kind: mass`",
-    "SalvoPlan": "`attacker.policy.nightly`, `.mass_night` or `.other_nights`",
-    "SalvoSize": "the `size` of a salvo plan",
-    "Defender": "the top-level `defender` section",
-    "Delivery": "each item of `defender.deliveries`",
-    "Budget": "`defender.budget`",
-    "Programme": "each entry of `defender.budget.programmes`",
-    "StockRule": "each entry of `defender.rules` (e.g. `defender.rules.patriot`)",
-    "Investments": "the top-level `investments` section",
-    "DroneProgramme": "`investments.interceptor_drones`",
-    "TeamPlan": "`investments.interceptor_drones.teams`",
-    "AlliedBattery": "each entry of `investments.allied_batteries`",
-    "LongRangeStrike": "`investments.long_range_strike`",
-    "StrikeEffect": "`investments.long_range_strike.effect`",
-    "DroneBalance": "the top-level `drone_balance` section",
-}
-
-
-def reference_markdown() -> str:
-    """The campaign file reference (Markdown), generated from the models above."""
-    from sim.refdocs import scenario as schema_docs
-
-    models = [
-        m for m in schema_docs.documented_models(Campaign) if m.__module__ == __name__
-    ]  # scenario models (DefenceGroup, placements) are documented in scenario-reference.md
-    contents = ["## Contents", ""] + [f"- [{m.__name__}](#{m.__name__.lower()})" for m in models]
-    parts = [_INTRO, "\n".join(contents) + "\n"]
-    for model in models:
-        section = schema_docs.model_section(model)
-        where = _WHERE_CAMPAIGN.get(model.__name__)
-        if where:
-            head, _, rest = section.partition("\n| field |")
-            section = f"{head}\nWhere: {where}.\n\n| field |{rest}"
-        parts.append(section)
-    text = "\n".join(parts)
-    for name in ("DefenceGroup", *_PLACEMENTS):
-        text = text.replace(f"](#{name.lower()})", f"](scenario-reference.md#{name.lower()})")
-    return text
-
-
-_PLACEMENTS = ("PointPlacement", "RingPlacement", "BeltPlacement", "RegionPlacement")
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Print the campaign file reference, or with --check FILE compare FILE with it."""
-    from sim.refdocs import scenario as schema_docs
-
-    return schema_docs.reference_main(
-        argv, prog="sim.spec.campaign", what="campaign file", generate=reference_markdown
-    )
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -15,9 +15,8 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from sim.spec.types import Number
 from sim.spec.yamlio import PathError
-
-StrictFloat = Annotated[float, Field(strict=True)]
 
 
 class Distribution(BaseModel):
@@ -32,11 +31,11 @@ class Distribution(BaseModel):
     dist: Literal["uniform", "triangular", "beta", "lognormal"] = Field(
         description="Distribution family: uniform, triangular, beta or lognormal."
     )
-    low: StrictFloat | None = Field(default=None, description="uniform/triangular: lower end.")
-    high: StrictFloat | None = Field(default=None, description="uniform/triangular: upper end.")
-    mode: StrictFloat | None = Field(default=None, description="triangular: most likely value.")
-    mean: StrictFloat | None = Field(default=None, description="beta/lognormal: mean.")
-    sd: StrictFloat | None = Field(default=None, description="beta/lognormal: standard deviation.")
+    low: Number | None = Field(default=None, description="uniform/triangular: lower end.")
+    high: Number | None = Field(default=None, description="uniform/triangular: upper end.")
+    mode: Number | None = Field(default=None, description="triangular: most likely value.")
+    mean: Number | None = Field(default=None, description="beta/lognormal: mean.")
+    sd: Number | None = Field(default=None, description="beta/lognormal: standard deviation.")
 
     @model_validator(mode="after")
     def _parameters(self) -> Distribution:

@@ -6,8 +6,9 @@ range), a design (``grid``, ``lhs`` or ``sobol``), replications per design point
 seed. ``prepare`` reads and checks it: every path exists, every design point makes a valid
 scenario, so a sweep never fails half way on bad input. An experiment may name a campaign
 instead of a scenario (``campaign:``): its design points are campaigns. Running a prepared
-experiment (``salvo sweep``) is `sim.experiments.sweep`. The file format reference is generated
-from the models here: ``python -m sim.spec.experiment > docs/experiment-reference.md``.
+experiment (``salvo sweep``) is `sim.experiments.sweep`. Derived values are written in the
+small language of `sim.spec.expressions`; paths are checked and set by `sim.spec.paths`. The
+file format reference is generated from the models here by `sim.refdocs.experiment`.
 """
 
 from __future__ import annotations
@@ -18,129 +19,44 @@ import hashlib
 import itertools
 import json
 import math
-import operator
-import os
 import pickle
 import re
-import sys
-import types
 import warnings
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
-from sim.refdocs import scenario as schema_docs
-from sim.results.manifest import catalog_texts, text_sha256
 from sim.spec import campaign as cs
 from sim.spec import scenario as sc
-from sim.spec.scenario import NonNegInt, Number, Scenario, Strict
+from sim.spec.catalog import catalog_texts, default_catalog_data
+from sim.spec.expressions import FUNCTION_NAMES, evaluate, parse_expression
+from sim.spec.paths import resolve_path, set_path
+from sim.spec.scenario import Scenario
+from sim.spec.types import Name, NonNegInt, Number, PositiveInt, Strict
 from sim.spec.yamlio import (
     ErrorLine,
     InputError,
     LoadedYaml,
     PathError,
     load_yaml,
+    text_sha256,
     unknown_message,
     validate,
 )
 
-PositiveInt = Annotated[int, Field(gt=0, strict=True)]
 Kind = Literal["uncertainty", "lever"]
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 PATH_PATTERN = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"
-REGENERATE = "python -m sim.spec.experiment > docs/experiment-reference.md"
 # invalid design points reported before giving up listing them
 MAX_POINT_ERRORS = 10
-
-
-# --------------------------------------------------------------------------- expressions
-
-_FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "round": round,
-    "floor": math.floor,
-    "ceil": math.ceil,
-    "int": int,
-    "float": float,
-    "min": min,
-    "max": max,
-    "abs": abs,
-}
-_BINARY: dict[type, Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-    ast.FloorDiv: operator.floordiv,
-    ast.Mod: operator.mod,
-    ast.Pow: operator.pow,
-}
-_UNARY: dict[type, Callable[[Any], Any]] = {ast.USub: operator.neg, ast.UAdd: operator.pos}
+# names a parameter or derived value may not have: output columns and the expression functions
 RESERVED_NAMES = frozenset(
     {"point", "replication", "replications", "seed", "defender_cost_usd", "attacker_cost_usd"}
-    | set(_FUNCTIONS)
+    | FUNCTION_NAMES
 )
-
-
-def parse_expression(text: str) -> tuple[ast.Expression, list[str]]:
-    """Parse a `derived` expression; return its tree and the variable names it uses.
-
-    Allowed: numbers, names, + - * / // % **, unary minus, parentheses and calls of round,
-    floor, ceil, int, float, min, max, abs. Raises ValueError with a readable message.
-    """
-    try:
-        tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError as err:
-        raise ValueError(f"invalid expression '{text}': {err.msg}") from None
-    names: list[str] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call):
-            if not isinstance(node.func, ast.Name) or node.func.id not in _FUNCTIONS:
-                shown = ast.unparse(node.func)
-                raise ValueError(unknown_message("function", shown, _FUNCTIONS))
-            if node.keywords:
-                raise ValueError(f"{node.func.id}() takes positional arguments only")
-        elif isinstance(node, ast.Name):
-            if node.id not in _FUNCTIONS and node.id not in names:
-                names.append(node.id)
-        elif isinstance(node, ast.Constant):
-            if isinstance(node.value, bool) or not isinstance(node.value, int | float):
-                raise ValueError(
-                    f"only numbers may be written in an expression, not {node.value!r}"
-                )
-        elif isinstance(node, ast.BinOp):
-            if type(node.op) not in _BINARY:
-                raise ValueError(f"operator '{ast.unparse(node)}' is not allowed")
-        elif isinstance(node, ast.UnaryOp):
-            if type(node.op) not in _UNARY:
-                raise ValueError(f"operator in '{ast.unparse(node)}' is not allowed")
-        elif not isinstance(node, ast.Expression | ast.Load | ast.operator | ast.unaryop):
-            raise ValueError(f"'{ast.unparse(node)}' is not allowed in an expression")
-    return tree, names
-
-
-def evaluate(tree: ast.Expression, env: dict[str, Any]) -> Any:
-    """Evaluate a tree from `parse_expression` with the variables in `env`."""
-
-    def ev(node: ast.AST) -> Any:
-        if isinstance(node, ast.Expression):
-            return ev(node.body)
-        if isinstance(node, ast.Constant):
-            return node.value
-        if isinstance(node, ast.Name):
-            return env[node.id]
-        if isinstance(node, ast.BinOp):
-            return _BINARY[type(node.op)](ev(node.left), ev(node.right))
-        if isinstance(node, ast.UnaryOp):
-            return _UNARY[type(node.op)](ev(node.operand))
-        if isinstance(node, ast.Call):
-            return _FUNCTIONS[node.func.id](*(ev(arg) for arg in node.args))  # type: ignore[attr-defined]
-        raise ValueError(f"cannot evaluate '{ast.unparse(node)}'")  # pragma: no cover
-
-    return ev(tree)
 
 
 # --------------------------------------------------------------------------- file models
@@ -293,7 +209,7 @@ Design = Annotated[GridDesign | LHSDesign | SobolDesign, Field(discriminator="ty
 class Experiment(Strict):
     """An experiment: a scenario, the parameters to vary, a design, replications and a seed."""
 
-    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")] = Field(
+    name: Name = Field(
         description="Name of the experiment; results go to `results/<name>/` by default."
     )
     description: str = Field(default="", description="What the experiment asks (free text).")
@@ -381,154 +297,12 @@ class Experiment(Strict):
                 if entry.path is None:
                     continue
                 for other_path, other in seen.items():
-                    a, b = entry.path + ".", other_path + "."
-                    if a.startswith(b) or b.startswith(a):
+                    if _overlaps(entry.path, other_path):
                         raise PathError(
                             (section, name, "path"), f"{entry.path} is also set by {other}"
                         )
                 seen[entry.path] = f"{section}.{name}"
         return self
-
-
-# --------------------------------------------------------------------------- paths
-
-
-def _members(tp: Any) -> list[Any]:
-    """Annotated / Optional / Union -> the concrete alternatives."""
-    origin = get_origin(tp)
-    if origin is Annotated:
-        return _members(get_args(tp)[0])
-    if origin is Union or origin is types.UnionType:
-        out: list[Any] = []
-        for arg in get_args(tp):
-            if arg is not type(None):
-                out.extend(_members(arg))
-        return out
-    return [tp]
-
-
-def _is_model(tp: Any) -> bool:
-    return isinstance(tp, type) and issubclass(tp, BaseModel)
-
-
-def _tag_matches(model: type[BaseModel], node: dict) -> bool:
-    """False if `node` sets a single-valued Literal field (a union tag) to another value."""
-    for name, info in model.model_fields.items():
-        key = info.alias or name
-        literal = [a for a in _members(info.annotation) if get_origin(a) is Literal]
-        if key in node and literal and node[key] not in get_args(literal[0]):
-            return False
-    return True
-
-
-_KEY_WHAT: dict[tuple[str, ...], str] = {
-    ("salvo",): "salvo group",
-    ("defences",): "defence group",
-    ("launch_sites",): "launch site",
-    ("targets",): "target",
-    ("catalog", "threats"): "threat type",
-    ("catalog", "defences"): "defence type",
-}
-
-
-def resolve_path(
-    text: str,
-    data: dict,
-    catalog_ids: dict[str, list[str]],
-    *,
-    root: type[BaseModel] = Scenario,
-    what: str = "scenario",
-) -> tuple[Any, ...]:
-    """Check a dotted path against the scenario schema (or `root`'s) and the file's data.
-
-    Returns the path's parts (list items as ints). A field may be absent from the file if the
-    schema has it (it is then created); names the file chooses (salvo and defence groups,
-    sites, targets) must exist in it, catalogue types in the catalogue. Raises ValueError with
-    a message (and a did-you-mean suggestion) otherwise.
-    """
-    kinds: list[Any] = [root]
-    node: Any = data
-    present = True
-    out: list[Any] = []
-    for raw in text.split("."):
-        here = ".".join(str(p) for p in out)
-        models = [t for t in kinds if _is_model(t)]
-        maps = [t for t in kinds if get_origin(t) is dict]
-        seqs = [t for t in kinds if get_origin(t) in (list, tuple)]
-        if present and node is not None:
-            if isinstance(node, dict):
-                seqs = []
-                models = [m for m in models if _tag_matches(m, node)] or models
-            elif isinstance(node, list):
-                models, maps = [], []
-            else:
-                models, maps, seqs = [], [], []
-        part: Any = raw
-        if models:
-            fields: dict[str, list[Any]] = {}
-            for model in models:
-                for name, info in model.model_fields.items():
-                    fields.setdefault(info.alias or name, []).append(info.annotation)
-            if raw not in fields:
-                message = unknown_message("field", raw, fields)
-                where = f" in {here}" if here else f" at the top of a {what}"
-                raise ValueError(message.replace(f"'{raw}'", f"'{raw}'{where}", 1))
-            kinds = [m for ann in fields[raw] for m in _members(ann)]
-        elif maps:
-            key_type, value_type = get_args(maps[0])
-            literals = [k for k in _members(key_type) if get_origin(k) is Literal]
-            if literals:
-                allowed = list(get_args(literals[0]))
-            else:
-                allowed = list(node) if present and isinstance(node, dict) else []
-                for extra in catalog_ids.get(here, []):
-                    if extra not in allowed:
-                        allowed.append(extra)
-            if raw not in allowed:
-                what = _KEY_WHAT.get(tuple(out), f"key of {here}")
-                raise ValueError(unknown_message(what, raw, allowed))
-            kinds = _members(value_type)
-        elif seqs:
-            if not present or not isinstance(node, list):
-                raise ValueError(
-                    f"{here} is not written in the scenario, so its items cannot be set one by "
-                    f"one; vary the whole of {here}"
-                )
-            if not raw.isdigit():
-                raise ValueError(
-                    f"{here} is a list: name an item by its number 0-{len(node) - 1}, not '{raw}'"
-                )
-            part = int(raw)
-            if part >= len(node):
-                raise ValueError(f"{here} has {len(node)} items (0-{len(node) - 1}), not {part}")
-            args = get_args(seqs[0])
-            if get_origin(seqs[0]) is list or (len(args) == 2 and args[1] is Ellipsis):
-                kinds = _members(args[0])
-            else:
-                kinds = _members(args[part]) if part < len(args) else [Any]
-        else:
-            shown = schema_docs.type_text(kinds[0]) if kinds else "a value"
-            raise ValueError(f"{here} is a single value ({shown}); it has no field '{raw}'")
-        out.append(part)
-        in_dict = isinstance(node, dict) and part in node
-        in_list = isinstance(node, list) and isinstance(part, int)
-        if present and (in_dict or in_list):
-            node = node[part]
-        else:
-            present, node = False, None
-    return tuple(out)
-
-
-def set_path(data: dict, parts: Sequence[Any], value: Any) -> None:
-    """Set `value` at `parts` in raw scenario data, creating absent mappings on the way."""
-    node: Any = data
-    for part in parts[:-1]:
-        child = node[part] if isinstance(node, list) else node.get(part)
-        if not isinstance(child, dict | list):
-            child = {}
-            node[part] = child
-        node = child
-    node[parts[-1]] = copy.deepcopy(value)
 
 
 # --------------------------------------------------------------------------- design
@@ -721,8 +495,8 @@ class PreparedExperiment:
                 self.campaign_data(point), self.campaign_yaml.file, self.campaign_yaml.lines
             ),
             template=scenario,
+            template_path=self.scenario_path,
         )
-        campaign._template_path = self.scenario_path
         return campaign  # type: ignore[return-value]  # a campaign experiment's point
 
     def design_row(self, point: int) -> dict[str, Any]:
@@ -754,10 +528,6 @@ class PreparedExperiment:
             params.append(info)
         design["parameters"] = params
         return design
-
-
-def _line(loaded: LoadedYaml, *path: Any) -> int | None:
-    return loaded.line_of(path)
 
 
 def _error(loaded: LoadedYaml, path: tuple[Any, ...], message: str) -> ErrorLine:
@@ -798,7 +568,7 @@ def prepare(
         scenario_path = _input_file(loaded, "scenario", path.parent / experiment.scenario)
         scenario_yaml = load_yaml(scenario_path)
         base = sc.scenario_from_data(scenario_yaml)
-    catalog_data = sc.default_catalog_data()
+    catalog_data = default_catalog_data()
     scenario_text = scenario_path.read_text(encoding="utf-8-sig")
 
     raw_catalog = scenario_yaml.data.get("catalog") or {}
@@ -972,6 +742,7 @@ def _assignment(values: dict[str, Any]) -> str:
 
 
 def _overlaps(a: str, b: str) -> bool:
+    """Whether dotted paths `a` and `b` name the same field or one lies inside the other."""
     a, b = a + ".", b + "."
     return a.startswith(b) or b.startswith(a)
 
@@ -1027,215 +798,3 @@ def _check_points(prepared: PreparedExperiment) -> None:
         )
     if errors:
         raise InputError(errors)
-
-
-# --------------------------------------------------------------------------- reference docs
-
-_INTRO = """\
-# Experiment file reference
-
-<!-- Generated by `python -m sim.spec.experiment` from the models in sim/experiment.py.
-     Do not edit by hand: change the models (docstrings, `Field(description=...)`) and run
-     `python -m sim.spec.experiment > docs/experiment-reference.md`. -->
-
-An experiment file is a YAML mapping that names a scenario and says which of its fields to
-vary, how (a design) and how often (replications per design point). `salvo sweep FILE` runs it
-(see [cli-sweep.md](cli-sweep.md)); the scenario format is in
-[scenario-reference.md](scenario-reference.md). `experiments/*.yaml` are complete examples.
-
-```yaml
-name: ew-strength
-description: How much does background EW suppression of drones matter?
-scenario: ../scenarios/aug-2025-night.yaml   # relative to this file
-seed: 4                                      # default: the scenario's seed
-replications: 40                             # per design point
-design: {type: grid}                         # grid | lhs | sobol
-parameters:
-  ew_drone:
-    kind: uncertainty                        # uncertainty | lever
-    path: ew.suppression.drone               # a scenario field by its dotted path
-    values: [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]
-```
-
-## Parameters and paths
-
-A parameter names a scenario field by its *dotted path* (see
-[scenario-reference.md](scenario-reference.md#dotted-paths)): `salvo.shahed.count`,
-`defences.kyiv_mfg.count`, `ew.suppression.drone`, `salvo.shahed.route.dogleg_km`. Paths are
-set in the scenario file's data before it is validated, so a field the file leaves out (at its
-default) can be varied too. Names the file chooses (salvo and defence groups, sites, targets)
-must exist in it. `catalog.threats.<type>.<field>` and `catalog.defences.<type>.<field>` set a
-catalogue override for this scenario, merged onto the shipped type like the scenario's own
-`catalog:` section (e.g. `catalog.threats.shahed.speed_kmh`, `catalog.defences.iris_t.pk.drone`).
-
-Each parameter has either `values` (a list) or a range (`low`, `high`, `distribution`):
-
-| design | `values` | range |
-|---|---|---|
-| `grid` | every value, in every combination (the last parameter varies fastest) | no |
-| `lhs` | drawn with equal probability | `uniform`, `loguniform` or `integer` |
-| `sobol` | drawn with equal probability | `uniform`, `loguniform` or `integer` |
-
-Number of design points: `grid` the product of the parameters' value counts; `lhs` `points`;
-`sobol` `base_samples` × (D + 2) for D parameters (first-order and total indices only:
-SALib's `calc_second_order=False`). LHS and Sobol' samples are drawn in the unit hypercube
-(`scipy.stats.qmc.LatinHypercube`, `SALib.sample.sobol.sample`) with the design's seed and
-mapped to each parameter: `uniform` low + u·(high − low), `loguniform` the same in log,
-`integer` the whole numbers low..high with equal probability, `values` item ⌊u·n⌋.
-
-Every parameter is tagged `kind: uncertainty` (what the defender does not control: attacker
-choices, weather, kill probabilities) or `kind: lever` (a defender choice: batteries,
-interceptors, money), as in exploratory modelling. The tag is kept in `parameters.csv`,
-`manifest.json` (`design.parameters`), `sensitivity.csv` and in the field metadata
-(`salvo.kind`) of `runs.parquet`.
-
-## Derived values
-
-Some questions need several fields to move together: a salvo of 614 threats with a varying
-missile share, or drones and decoys in a fixed ratio. A parameter without `path` is a free
-variable, and `derived` entries compute fields from the parameters with small arithmetic
-expressions, evaluated in order for each design point:
-
-```yaml
-parameters:
-  drones: {kind: uncertainty, values: [100, 500, 1000, 2000]}   # no path: a variable
-derived:
-  shahed: {path: salvo.shahed.count, value: "round(drones * 384 / 574)"}
-  gerbera: {path: salvo.gerbera.count, value: "drones - shahed"}
-```
-
-An expression may use numbers, parameter names and the names of earlier `derived` entries,
-`+ - * / // % **`, parentheses and `round`, `floor`, `ceil`, `int`, `float`, `min`, `max`,
-`abs`. Counts must be whole numbers: use `round(...)` (half to even), `floor` or `ceil`.
-Derived values get their own columns in the outputs (named by path, or by name without one),
-tagged `kind: derived`.
-
-## Campaign experiments
-
-An experiment may name a campaign file (`campaign: ../scenarios/campaign-status-quo.yaml`)
-instead of `scenario:`; every design point is then a campaign, replicated as by
-`salvo campaign` (see [cli-campaign.md](cli-campaign.md)). Paths name campaign fields (see
-[campaign-reference.md](campaign-reference.md)), e.g. `defender.budget.per_month_usd`,
-`defender.deliveries.7.quantity` (list items by number), `attacker.policy.mass_night.size.mean`,
-`attacker.production_per_day.shahed`; a path that starts with `night.` names a field of the
-campaign's template night scenario (`night.ew.suppression.drone`,
-`night.catalog.defences.iris_t.pk.drone`). The template file itself cannot be varied.
-`experiments/campaign-deliveries.yaml` is an example. The outputs are those of a sweep with
-campaign totals in place of night outcomes: `runs.parquet` has one row of totals per design
-point and replication, `summary.csv` `<total>.<stat>` columns per design point (and
-`ran_out_day.<type>.share`, the share of replications in which the type ran out; its other
-statistics are those of the run-out day among them); a Sobol' design's `sensitivity.csv`
-covers `intercept_rate`, `mass_intercept_rate` and `cost_exchange`. No `nights.parquet` is
-written for a sweep.
-
-## Seeds and replications
-
-Replication r of design point p is seeded with
-`numpy.random.SeedSequence(seed, spawn_key=(p, r))`, so the numbers do not depend on the
-executor, the number of workers, their order or on resuming. `salvo sweep --seed` and
-`--replications` override the file's `seed` and `replications`.
-
-## Outputs
-
-`salvo sweep` writes to `results/<name>/` (or `--out DIR`):
-
-- `runs.parquet`: one row per replication, sorted by `point` and `replication`: `point`,
-  `replication`, `seed` (the base seed), one column per parameter and derived value (named by
-  its path), then every outcome column of `salvo run`'s runs.parquet (see
-  [cli-run.md](cli-run.md)). No wall-clock columns: the same experiment gives equal files.
-- `summary.csv`: one row per design point: `point`, the design columns, `replications`,
-  `launched.<group>` and `<metric>.<group>.<stat>` for metric `intercepted`, `leaked`,
-  `intercept_rate` (intercepted / launched); group `total`, each class launched at some point
-  (`drone`, `decoy`, `cruise`, `ballistic`, `hypersonic`), `drones` (drones with decoys, as
-  the Air Force reports them) and `missiles`; stat `mean`, `sd`, `ci95_low`, `ci95_high`
-  (Student-t 95 % interval of the mean), `p05`, `p50`, `p95`.
-- `parameters.csv`: every parameter and derived value: name, column, kind, path, values or
-  range, expression.
-- `sensitivity.csv` (Sobol' designs): for output `intercept_rate.total` and `leaked.total`
-  (their mean over the replications of each point) and each parameter: `S1`, `S1_conf`, `ST`,
-  `ST_conf` (first-order and total indices with their 95 % confidence half-widths from
-  SALib's bootstrap).
-- `manifest.json`: the experiment and scenario texts with their sha256, package versions, git
-  commit, seed, design, executor, wall time.
-
-## Errors
-
-Everything is checked before the first replication runs: the file against the tables below,
-every `path` against the scenario, and the scenario of every design point. Problems are
-printed as `FILE:LINE: field.path: message` and `salvo sweep` exits with status 2:
-
-@ERROR_EXAMPLE@
-"""
-
-_BROKEN_EXAMPLE = """\
-name: broken
-scenario: ../scenarios/aug-2025-night.yaml
-replications: 10
-design: {type: grid}
-parameters:
-  drones:
-    kind: uncertainty
-    path: salvo.shahd.count
-    values: [300]
-  ew:
-    kind: lever
-    path: ew.suppression.drone
-    values: [0.2, 1.4]
-"""
-
-
-def error_example() -> str:
-    """A broken experiment and the errors it gives (really computed)."""
-    import tempfile
-
-    root = Path(__file__).resolve().parents[2]
-    numbered = [f"{n:>2}  {line}" for n, line in enumerate(_BROKEN_EXAMPLE.splitlines(), 1)]
-    reports = []
-    with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "experiments").mkdir()
-        (Path(tmp) / "scenarios").mkdir()
-        scenario = "scenarios/aug-2025-night.yaml"
-        (Path(tmp) / scenario).write_bytes((root / scenario).read_bytes())
-        file = Path(tmp) / "experiments" / "broken.yaml"
-        for text in (
-            _BROKEN_EXAMPLE,
-            _BROKEN_EXAMPLE.replace("salvo.shahd.count", "salvo.shahed.count"),
-        ):
-            file.write_text(text, encoding="utf-8")
-            try:
-                prepare(file)
-            except InputError as err:
-                reports.append(str(err).replace(f"{tmp}{os.sep}", ""))
-            else:  # pragma: no cover - the example is broken on purpose
-                raise AssertionError("the error example in sim/experiment.py runs")
-    return (
-        "```yaml\n" + "\n".join(numbered) + "\n```\n\ngives\n\n"
-        "```console\n$ salvo sweep experiments/broken.yaml\n" + reports[0] + "\n```\n\n"
-        "and once the path is corrected (`salvo.shahed.count`), the second value of `ew` "
-        "makes an invalid scenario:\n\n"
-        "```console\n$ salvo sweep experiments/broken.yaml\n" + reports[1] + "\n```"
-    )
-
-
-def reference_markdown() -> str:
-    """The whole experiment file reference as Markdown (depends only on the models)."""
-    models = schema_docs.documented_models(Experiment)
-    contents = ["## Contents", ""] + [f"- [{m.__name__}](#{m.__name__.lower()})" for m in models]
-    intro = _INTRO.replace("@ERROR_EXAMPLE@", error_example())
-    parts = [intro, "\n".join(contents) + "\n"]
-    parts += [schema_docs.model_section(m) for m in models]
-    # `values` is any YAML value the addressed field accepts (the scenario checks it)
-    return "\n".join(parts).replace(
-        "| `values` | list of Any |", "| `values` | list of values the field accepts |"
-    )
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Print the experiment file reference, or with --check FILE compare FILE with it."""
-    return schema_docs.reference_main(
-        argv, prog="sim.spec.experiment", what="experiment file", generate=reference_markdown
-    )
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -3,20 +3,18 @@
 A scenario describes one night: where threats are launched from, what they aim at, the
 salvo (groups of one threat type each), the defence laydown (groups of one defence type
 each, placed by a generator) and background electronic warfare. Every number a type
-needs comes from `sim/catalog/*.yaml` unless the scenario's `catalog:` section
+needs comes from `sim/spec/catalog/*.yaml` unless the scenario's `catalog:` section
 overrides it.
 """
 
 from __future__ import annotations
 
 import copy
-from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Discriminator,
     Field,
@@ -25,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from sim.spec.catalog import default_catalog_data
 from sim.spec.distributions import (
     NonNegativeDistribution,
     ProbabilityDistribution,
@@ -32,7 +31,20 @@ from sim.spec.distributions import (
     number_or_distribution,
     sample_distributions,
 )
-from sim.spec.yamlio import LoadedYaml, PathError, load_yaml, suggest, validate
+from sim.spec.types import (
+    Latitude,
+    Longitude,
+    LonLat,
+    Name,
+    NonNegFloat,
+    NonNegInt,
+    Number,
+    PositiveFloat,
+    Probability,
+    Strict,
+    Weights,
+)
+from sim.spec.yamlio import LoadedYaml, PathError, load_yaml, require_known, suggest, validate
 from sim.vocab import CLASSES, ThreatClass
 
 DefenceKind = Literal[
@@ -48,17 +60,6 @@ DefenceKind = Literal[
     "ew",
 ]
 
-CATALOG_DIR = Path(__file__).parent / "catalog"
-
-# strict: YAML's `yes`/`on`/`true` are booleans, never a count or a probability
-Number = Annotated[float, Field(strict=True)]
-Probability = Annotated[float, Field(ge=0.0, le=1.0, strict=True)]
-NonNegFloat = Annotated[float, Field(ge=0.0, strict=True)]
-PositiveFloat = Annotated[float, Field(gt=0.0, strict=True)]
-NonNegInt = Annotated[int, Field(ge=0, strict=True)]
-Longitude = Annotated[float, Field(ge=-180.0, le=180.0, strict=True)]
-Latitude = Annotated[float, Field(ge=-90.0, le=90.0, strict=True)]
-LonLat = tuple[Longitude, Latitude]
 # night-level uncertain parameters: a number, or a distribution drawn once per replication
 # (a callable discriminator picks the branch, so a bad number gets one error, not one per branch)
 ProbabilityOrDistribution = Annotated[
@@ -69,12 +70,6 @@ NonNegOrDistribution = Annotated[
     Annotated[NonNegFloat, Tag("number")] | Annotated[NonNegativeDistribution, Tag("distribution")],
     Discriminator(number_or_distribution),
 ]
-
-
-class Strict(BaseModel):
-    """Base for every file model: unknown keys are errors, values are validated on assignment."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
 
 
 # --------------------------------------------------------------------------- catalogue
@@ -177,18 +172,6 @@ class Catalog(Strict):
     defences: dict[str, DefenceType] = Field(description="Defence types by id.")
 
 
-@cache
-def _default_catalog_parsed() -> dict[str, dict[str, Any]]:
-    threats = load_yaml(CATALOG_DIR / "threats.yaml").data
-    defences = load_yaml(CATALOG_DIR / "defences.yaml").data
-    return {"threats": threats, "defences": defences}
-
-
-def default_catalog_data() -> dict[str, dict[str, Any]]:
-    """The shipped catalogue as plain data (a fresh copy each call; parsed once)."""
-    return copy.deepcopy(_default_catalog_parsed())
-
-
 def load_catalog() -> Catalog:
     """The shipped catalogue, validated."""
     return Catalog.model_validate(default_catalog_data())
@@ -272,8 +255,11 @@ class DamageModel(Strict):
     )
 
 
-class Target(Strict):
+class TargetSpec(Strict):
     """A city or facility that threats aim at; leakers that reach it may hit it."""
+
+    # `Target` in the docs and in messages; the class name keeps it apart from the Mesa agent
+    model_config = ConfigDict(title="Target")
 
     lon: Longitude = Field(description="Longitude, degrees east.")
     lat: Latitude = Field(description="Latitude, degrees north.")
@@ -336,9 +322,6 @@ class Route(Strict):
         if self.style == "waypoints" and not self.waypoints:
             raise PathError(("waypoints",), "style 'waypoints' needs at least one waypoint")
         return self
-
-
-Weights = list[str] | dict[str, NonNegFloat]
 
 
 class SalvoGroup(Strict):
@@ -493,7 +476,7 @@ class Observed(Strict):
 class Scenario(Strict):
     """One night: sites, targets, salvo, defence, electronic warfare and the catalogue."""
 
-    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")] = Field(
+    name: Name = Field(
         description="Identifier of the scenario (letters, digits, '.', '_', '-'); names the "
         "default results folder."
     )
@@ -516,7 +499,7 @@ class Scenario(Strict):
     launch_sites: dict[str, Site] = Field(
         description="Launch areas by id: where salvo groups start."
     )
-    targets: dict[str, Target] = Field(
+    targets: dict[str, TargetSpec] = Field(
         description="Cities and facilities by id: what salvo groups aim at and where leakers hit."
     )
     salvo: dict[str, SalvoGroup] = Field(
@@ -557,13 +540,13 @@ class Scenario(Strict):
         if hi < lo:
             raise PathError(("time_window_h",), f"end {hi} is before start {lo}")
         for gid, group in self.salvo.items():
-            _require(group.type, self.catalog.threats, ("salvo", gid, "type"), "threat type")
+            require_known(group.type, self.catalog.threats, ("salvo", gid, "type"), "threat type")
             for field, known, what in (
                 ("launch_sites", self.launch_sites, "launch site"),
                 ("targets", self.targets, "target"),
             ):
                 for name in weights_of(getattr(group, field)):
-                    _require(name, known, ("salvo", gid, field, name), what)
+                    require_known(name, known, ("salvo", gid, field, name), what)
             for w, wave in enumerate(group.windows()):
                 if wave.start_h < lo or wave.end_h > hi:
                     where = ("waves", w) if group.waves else ("launch_window_h",)
@@ -573,9 +556,11 @@ class Scenario(Strict):
                         f"scenario's time_window_h {lo}-{hi} h",
                     )
         for gid, group in self.defences.items():
-            _require(group.type, self.catalog.defences, ("defences", gid, "type"), "defence type")
+            require_known(
+                group.type, self.catalog.defences, ("defences", gid, "type"), "defence type"
+            )
             if isinstance(group.placement, RingPlacement):
-                _require(
+                require_known(
                     group.placement.target,
                     self.targets,
                     ("defences", gid, "placement", "target"),
@@ -616,14 +601,6 @@ class Scenario(Strict):
         for gid, group in self.salvo.items():
             counts[self.threat_type(gid).class_] += group.count
         return counts
-
-
-def _require(name: str, known: dict[str, Any], path: tuple, what: str) -> None:
-    if name not in known:
-        hint = suggest(name, known)
-        message = f"unknown {what} '{name}'"
-        message += f"; did you mean '{hint}'?" if hint else f"; defined: {', '.join(sorted(known))}"
-        raise PathError(path, message)
 
 
 def scenario_from_data(loaded: LoadedYaml) -> Scenario:

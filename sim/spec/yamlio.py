@@ -13,20 +13,26 @@ Typical use::
 
 from __future__ import annotations
 
-import collections.abc
-import dataclasses
 import difflib
+import hashlib
 import os
 import re
-import types
-import typing
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
+from typing import Any, Literal, TypeVar, get_args, get_origin
 
 import pydantic
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from sim.spec.reflect import (
+    child_types,
+    fields_of,
+    is_model,
+    members,
+    model_title,
+    reachable_models,
+)
 
 __all__ = [
     "ErrorLine",
@@ -37,7 +43,9 @@ __all__ = [
     "format_errors",
     "load_yaml",
     "load_yaml_text",
+    "require_known",
     "suggest",
+    "text_sha256",
     "unknown_message",
     "validate",
     "validation_errors",
@@ -193,6 +201,19 @@ def unknown_message(what: str, name: Any, allowed: Iterable[Any]) -> str:
     return f"{head}; allowed: {', '.join(choices)}"
 
 
+def require_known(name: str, known: Collection[str], path: Sequence[Any], what: str) -> None:
+    """Raise PathError at ``path`` unless ``name`` is one of ``known`` (ids the file defines).
+
+    The message suggests the closest id, or lists them all: ``unknown target 'kiev'; did you
+    mean 'kyiv'?``, ``unknown launch site 'x'; defined: bryansk, kursk``.
+    """
+    if name not in known:
+        hint = suggest(name, known)
+        message = f"unknown {what} '{name}'"
+        message += f"; did you mean '{hint}'?" if hint else f"; defined: {', '.join(sorted(known))}"
+        raise PathError(path, message)
+
+
 # --------------------------------------------------------------------------------------------
 # Loading
 # --------------------------------------------------------------------------------------------
@@ -240,6 +261,11 @@ class _DuplicateKeyCheckingLoader(yaml.SafeLoader):
                 except TypeError:  # unhashable key: SafeConstructor reports it properly
                     pass
         return super().construct_mapping(node, deep=deep)
+
+
+def text_sha256(text: str) -> str:
+    """sha256 of a text (UTF-8), for fingerprints and manifests."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def load_yaml(path: str | os.PathLike[str]) -> LoadedYaml:
@@ -376,9 +402,19 @@ def validation_errors(
             message = _message(err, loc, parent_types, loaded.data)
             if err["type"] == "union_tag_invalid":
                 loc = _discriminator_loc(loc, ctx, loaded.data)
+            elif err["type"] == "model_type" and model_cls is not None:
+                message = _titled(message, ctx.get("class_name"), model_cls)
         path = ".".join(str(part) for part in loc)
         out.append(ErrorLine(loaded.file, loaded.line_of(loc), path, message))
     return out
+
+
+def _titled(message: str, class_name: Any, model_cls: Any) -> str:
+    """pydantic names a model by its class (`TargetSpec`); say the name the docs use (`Target`)."""
+    for model in reachable_models(model_cls) if is_model(model_cls) else ():
+        if model.__name__ == class_name:
+            return message.replace(f"instance of {class_name}", f"instance of {model_title(model)}")
+    return message
 
 
 def _message(err: Any, loc: Path, parent_types: list[Any], data: Any) -> str:
@@ -484,7 +520,7 @@ def _clean_loc(loc: Path, data: Any, model_cls: Any) -> tuple[Path, list[Any]]:
     """
     kept: list[Any] = []
     node, have_node = data, True
-    types_here: list[Any] = _expand(model_cls) if model_cls is not None else []
+    types_here: list[Any] = members(model_cls) if model_cls is not None else []
     parent_types: list[Any] = []
     for index, part in enumerate(loc):
         last = index == len(loc) - 1
@@ -502,57 +538,15 @@ def _clean_loc(loc: Path, data: Any, model_cls: Any) -> tuple[Path, list[Any]]:
         if keep:
             kept.append(part)
             parent_types = types_here
-            types_here = _child_types(types_here, part)
+            types_here = child_types(types_here, part)
         else:
             types_here = _narrow(types_here, part)
     return tuple(kept), parent_types
 
 
-def _expand(tp: Any) -> list[Any]:
-    """Flatten Annotated / Optional / Union / NewType / type aliases into concrete candidates."""
-    origin = get_origin(tp)
-    if origin is Annotated:
-        return _expand(get_args(tp)[0])
-    if origin is Union or origin is types.UnionType:
-        out: list[Any] = []
-        for arg in get_args(tp):
-            if arg is not type(None):
-                out.extend(_expand(arg))
-        return out
-    supertype = getattr(tp, "__supertype__", None)  # typing.NewType
-    if supertype is not None:
-        return _expand(supertype)
-    alias_value = getattr(tp, "__value__", None)  # `type X = ...` / TypeAliasType
-    if alias_value is not None and not isinstance(tp, type):
-        return _expand(alias_value)
-    return [tp]
-
-
-def _fields_of(tp: Any) -> dict[str, tuple[str, Any]] | None:
-    """Map every accepted key of a model/dataclass to (display name, annotation); else None."""
-    pyd_fields = getattr(tp, "__pydantic_fields__", None) if isinstance(tp, type) else None
-    if isinstance(pyd_fields, dict):
-        out: dict[str, tuple[str, Any]] = {}
-        for name, info in pyd_fields.items():
-            shown = info.alias or name
-            entry = (shown, info.annotation)
-            out[shown] = entry
-            if isinstance(info.validation_alias, str):
-                out[info.validation_alias] = entry
-            out.setdefault(name, entry)
-        return out
-    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
-        try:
-            hints = typing.get_type_hints(tp, include_extras=True)
-        except Exception:  # unresolved forward references: names are still useful
-            hints = {}
-        return {f.name: (f.name, hints.get(f.name, Any)) for f in dataclasses.fields(tp) if f.init}
-    return None
-
-
 def _allowed_fields(candidates: list[Any]) -> list[str] | None:
     """Field names accepted at this point, if exactly one model type is possible; else None."""
-    models = [fields for tp in candidates if (fields := _fields_of(tp)) is not None]
+    models = [fields for tp in candidates if (fields := fields_of(tp)) is not None]
     if len(models) != 1:
         return None
     return list(dict.fromkeys(shown for shown, _ in models[0].values()))
@@ -562,13 +556,13 @@ def _is_field(candidates: list[Any], part: Any) -> bool:
     return any(
         isinstance(part, str) and part in fields
         for tp in candidates
-        if (fields := _fields_of(tp)) is not None
+        if (fields := fields_of(tp)) is not None
     )
 
 
 def _could_be_key(candidates: list[Any], part: Any) -> bool:
     """For a part missing from a mapping: a missing field name rather than a union tag?"""
-    if any(_fields_of(tp) is not None for tp in candidates):
+    if any(fields_of(tp) is not None for tp in candidates):
         return False  # the model is known and `part` is not one of its fields
     return not _looks_like_tag(candidates, part)
 
@@ -588,11 +582,11 @@ def _narrowed(candidates: list[Any], tag: str) -> list[Any]:
         return by_name
     out = []
     for tp in candidates:
-        fields = _fields_of(tp)
+        fields = fields_of(tp)
         if not fields:
             continue
         for _, annotation in fields.values():
-            literals = [a for a in _expand(annotation) if get_origin(a) is Literal]
+            literals = [a for a in members(annotation) if get_origin(a) is Literal]
             if any(tag in get_args(lit) for lit in literals):
                 out.append(tp)
                 break
@@ -603,32 +597,3 @@ def _narrow(candidates: list[Any], tag: Any) -> list[Any]:
     if not isinstance(tag, str):
         return candidates
     return _narrowed(candidates, tag) or candidates
-
-
-def _child_types(candidates: list[Any], part: Any) -> list[Any]:
-    out: list[Any] = []
-    for tp in candidates:
-        out.extend(_child_type(tp, part))
-    return out
-
-
-def _child_type(tp: Any, part: Any) -> list[Any]:
-    fields = _fields_of(tp)
-    if fields is not None:
-        entry = fields.get(part) if isinstance(part, str) else None
-        return _expand(entry[1]) if entry is not None else []
-    origin = get_origin(tp)
-    args = get_args(tp)
-    if not isinstance(origin, type) or not args:
-        return []
-    if issubclass(origin, collections.abc.Mapping):
-        return _expand(args[1]) if len(args) == 2 else []
-    if not isinstance(part, int):
-        return []
-    if issubclass(origin, tuple):
-        if len(args) == 2 and args[1] is Ellipsis:
-            return _expand(args[0])
-        return _expand(args[part]) if 0 <= part < len(args) else []
-    if issubclass(origin, (collections.abc.Sequence, collections.abc.Set)):
-        return _expand(args[0])
-    return []

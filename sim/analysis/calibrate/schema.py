@@ -19,7 +19,6 @@ FORMAT = "salvo-calibration/1"
 ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_TEMPLATE = ROOT / "scenarios" / "calibration-template.yaml"
 REFERENCE_TEMPLATE = ROOT / "scenarios" / "aug-2025-night.yaml"
-DEFAULT_CALIBRATION = ROOT / "scenarios" / "calibrated.yaml"
 
 # the model's classes that make up each reported class (decoys are reported as drones)
 SIM_CLASSES: dict[str, tuple[str, ...]] = {
