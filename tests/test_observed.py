@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 from helpers import night_row, write_nights_csv
 
-from sim.spec.observed import REQUIRED_COLUMNS, QuarterlyRateBaseline, interval_scores, load_nights
+from sim.analysis.baselines import QuarterlyRateBaseline
+from sim.analysis.scores import interval_scores
+from sim.spec.observed import REQUIRED_COLUMNS, load_nights
 from sim.spec.yamlio import InputError
 
 CALIBRATION = Path(__file__).resolve().parents[2] / "shared" / "data" / "nights-calibration.csv"

@@ -1,4 +1,4 @@
-"""Observed nights: read and check a nights CSV, the statistical baseline, and interval scores.
+"""Observed nights: read and check a nights CSV into a tidy table of counts per class.
 
 The CSV format is the one of `../shared/data/nights-calibration.csv` (its README explains
 every column): per night, launched / destroyed / lost counts for the classes drone, cruise,
@@ -6,7 +6,7 @@ ballistic, hypersonic and missile_mixed (rows that lump ballistic and cruise mis
 "Intercepted" as the model reports it is destroyed + lost.
 
 Mixed rows are apportioned to cruise and ballistic by one documented rule, used everywhere
-(scenario building, validation, the baseline): launched and intercepted mixed missiles are
+(scenario building, validation, the baselines): launched and intercepted mixed missiles are
 split between cruise and ballistic in proportion to that night's itemised cruise and
 ballistic launches (half and half when the night itemises neither), rounding so that the
 split parts add up to the mixed counts exactly.
@@ -15,7 +15,6 @@ split parts add up to the mixed counts exactly.
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -127,86 +126,3 @@ def _tidy(raw: pd.DataFrame) -> pd.DataFrame:
     out["intercepted.total"] = out[[f"intercepted.{c}" for c in OBSERVED_CLASSES]].sum(axis=1)
     out["mixed_missiles"] = mixed_launched
     return out.reset_index(drop=True)
-
-
-# --------------------------------------------------------------------------- baseline
-
-
-@dataclass
-class QuarterlyRateBaseline:
-    """Per class, the pooled intercept rate of each calendar quarter of the fitting nights
-    (the overall rate where a quarter has few launches), with the 5-95 % quantiles of the
-    relative residuals of the fitting nights as the interval. The predictor to beat."""
-
-    rates: dict[str, dict[str, float]]  # class -> quarter -> rate
-    overall: dict[str, float]
-    residual_q05: dict[str, float]
-    residual_q95: dict[str, float]
-    min_launches: int = 50
-
-    @classmethod
-    def fit(cls, nights: pd.DataFrame, *, min_launches: int = 50) -> QuarterlyRateBaseline:
-        """Fit on observed nights (as from `load_nights`)."""
-        rates: dict[str, dict[str, float]] = {}
-        overall: dict[str, float] = {}
-        q05: dict[str, float] = {}
-        q95: dict[str, float] = {}
-        for c in SCORED:
-            launched, intercepted = nights[f"launched.{c}"], nights[f"intercepted.{c}"]
-            overall[c] = float(intercepted.sum() / launched.sum()) if launched.sum() else 0.0
-            grouped = nights.groupby("quarter")[[f"launched.{c}", f"intercepted.{c}"]].sum()
-            rates[c] = {
-                quarter: float(row.iloc[1] / row.iloc[0])
-                for quarter, row in grouped.iterrows()
-                if row.iloc[0] >= min_launches
-            }
-            model = cls(rates, overall, {}, {}, min_launches)
-            expected = model.expected(nights, c)
-            used = expected > 0
-            residual = (intercepted[used] - expected[used]) / expected[used]
-            q05[c] = float(np.quantile(residual, 0.05)) if used.any() else 0.0
-            q95[c] = float(np.quantile(residual, 0.95)) if used.any() else 0.0
-        return cls(rates, overall, q05, q95, min_launches)
-
-    def rate(self, cls: str, quarter: str) -> float:
-        """The fitted rate of a class in a quarter (overall rate if the quarter is thin)."""
-        return self.rates[cls].get(quarter, self.overall[cls])
-
-    def expected(self, nights: pd.DataFrame, cls: str) -> pd.Series:
-        """Median prediction: launched x rate of the night's quarter."""
-        rate = nights["quarter"].map(lambda q: self.rate(cls, q))
-        return nights[f"launched.{cls}"] * rate
-
-    def predict(self, nights: pd.DataFrame) -> pd.DataFrame:
-        """Median and 5-95 % interval per class, clipped to [0, launched]."""
-        out = pd.DataFrame(index=nights.index)
-        for c in SCORED:
-            median = self.expected(nights, c)
-            launched = nights[f"launched.{c}"]
-            out[f"median.{c}"] = median
-            out[f"p05.{c}"] = (median * (1 + self.residual_q05[c])).clip(lower=0, upper=launched)
-            out[f"p95.{c}"] = (median * (1 + self.residual_q95[c])).clip(lower=0, upper=launched)
-        return out
-
-
-# --------------------------------------------------------------------------- scores
-
-
-def interval_scores(
-    observed: np.ndarray, median: np.ndarray, low: np.ndarray, high: np.ndarray
-) -> dict[str, float]:
-    """Coverage of the interval, its mean width, and the mean absolute error of the median."""
-    observed, median = np.asarray(observed, float), np.asarray(median, float)
-    low, high = np.asarray(low, float), np.asarray(high, float)
-    if len(observed) == 0:
-        return {
-            "coverage90": float("nan"),
-            "mean_width90": float("nan"),
-            "mae_median": float("nan"),
-        }
-    inside = (observed >= low) & (observed <= high)
-    return {
-        "coverage90": float(inside.mean()),
-        "mean_width90": float((high - low).mean()),
-        "mae_median": float(np.abs(observed - median).mean()),
-    }

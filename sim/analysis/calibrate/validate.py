@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.analysis.baselines import QuarterlyRateBaseline
 from sim.analysis.calibrate import DEFAULT_CRITERION
 from sim.analysis.calibrate.builder import NightRow, night_rows
 from sim.analysis.calibrate.emulator import Emulator, EmulatorGrid, build_emulator
@@ -22,9 +23,10 @@ from sim.analysis.calibrate.simulate import (
     predict_nights,
     simulate_quantiles,
 )
+from sim.analysis.scores import interval_scores
 from sim.experiments.executors import map_ordered
 from sim.experiments.progress import Progress
-from sim.spec.observed import SCORED, QuarterlyRateBaseline, interval_scores
+from sim.spec.observed import SCORED
 
 
 def score_predictions(
