@@ -63,7 +63,7 @@ from sim.results.tables import design_cell, sobol_lines, text_table
 from sim.spec import experiment
 from sim.spec.campaign import Campaign, load_campaign
 from sim.spec.catalog import catalog_texts
-from sim.spec.yamlio import text_sha256
+from sim.spec.yamlio import inputs_fingerprint, text_sha256
 from sim.vocab import (
     CHUNKS_DIR,
     MANIFEST_FILE,
@@ -230,11 +230,8 @@ class PreparedCampaign:
     def fingerprint(self) -> str:
         """sha256 of everything that fixes the numbers: campaign, template and catalogue
         texts, the seed and the replications (a resumed folder must match it)."""
-        digest = hashlib.sha256(b"campaign")
-        for part in (self.text, self.template_text, *catalog_texts(), str(self.seed)):
-            digest.update(text_sha256(part).encode())
-        digest.update(str(self.replications).encode())
-        return digest.hexdigest()
+        parts = (self.text, self.template_text, *catalog_texts(), str(self.seed))
+        return inputs_fingerprint(parts, self.replications, salt=b"campaign")
 
 
 def prepare_campaign(

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import ast
 import copy
-import hashlib
 import itertools
 import json
 import math
@@ -41,8 +40,8 @@ from sim.spec.yamlio import (
     InputError,
     LoadedYaml,
     PathError,
+    inputs_fingerprint,
     load_yaml,
-    text_sha256,
     unknown_message,
     validate,
 )
@@ -442,13 +441,10 @@ class PreparedExperiment:
     def fingerprint(self) -> str:
         """sha256 of everything that fixes the numbers: experiment, scenario and catalogue
         texts, the effective seed and replications (a resumed folder must match it)."""
-        digest = hashlib.sha256()
-        for part in (self.text, self.scenario_text, *catalog_texts(), str(self.seed)):
-            digest.update(text_sha256(part).encode())
+        parts = [self.text, self.scenario_text, *catalog_texts(), str(self.seed)]
         if self.campaign_text is not None:
-            digest.update(text_sha256(self.campaign_text).encode())
-        digest.update(str(self.replications).encode())
-        return digest.hexdigest()
+            parts.append(self.campaign_text)
+        return inputs_fingerprint(parts, self.replications)
 
     def scenario_data(self, point: int) -> dict:
         """The raw scenario data of a design point (the file's data with the point's values)."""

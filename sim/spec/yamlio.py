@@ -268,6 +268,16 @@ def text_sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def inputs_fingerprint(parts: Iterable[str], replications: int, *, salt: bytes = b"") -> str:
+    """sha256 of everything that fixes a run's numbers (the input texts, the seed as text, the
+    replications): a resumed results folder must have the same."""
+    digest = hashlib.sha256(salt)
+    for part in parts:
+        digest.update(text_sha256(part).encode())
+    digest.update(str(replications).encode())
+    return digest.hexdigest()
+
+
 def load_yaml(path: str | os.PathLike[str]) -> LoadedYaml:
     """Read and parse a YAML file whose top level must be a mapping; raise InputError if bad."""
     file = os.fspath(path)
