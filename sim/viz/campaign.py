@@ -19,7 +19,13 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from sim.viz.readers import ResultsFileError, read_json, read_parquet
+from sim.viz.readers import (
+    ResultsFileError,
+    input_stem,
+    read_optional_json,
+    read_parquet,
+    readable_manifest,
+)
 from sim.viz.registry import register_kind
 from sim.viz.style import (
     GREY,
@@ -42,6 +48,7 @@ NIGHT_COLUMNS: tuple[str, ...] = (
     "defender_cost_usd",
     "attacker_cost_usd",
 )
+CAMPAIGN_KIND = "campaign"
 STOCK_PREFIX = "stock."
 QUANTILES = (0.05, 0.5, 0.95)
 BAND_LABEL = "5–95 % of replications"
@@ -76,11 +83,8 @@ class CampaignResults:
             name = _name_in(table)
             if name:
                 return name
-        inputs = (self.manifest or {}).get("inputs")
-        entry = inputs.get("campaign") if isinstance(inputs, Mapping) else None
-        if isinstance(entry, Mapping) and entry.get("path"):
-            return Path(str(entry["path"])).stem
-        return self.folder.name
+        stem = input_stem(self.manifest, "campaign")
+        return stem if stem is not None else self.folder.name
 
     @property
     def replications(self) -> int:
@@ -166,10 +170,6 @@ def _check_nights(path: Path, nights: pd.DataFrame) -> pd.DataFrame:
     return nights.sort_values(["replication", "day"], kind="stable").reset_index(drop=True)
 
 
-def _optional_json(path: Path) -> dict | None:
-    return read_json(path) if path.exists() else None
-
-
 def read_campaign(folder: Path | str) -> CampaignResults:
     """Read and check nights.parquet and, when present, runs.parquet, summary.json and
     manifest.json (a present but unreadable file is an error naming it)."""
@@ -185,8 +185,8 @@ def read_campaign(folder: Path | str) -> CampaignResults:
         folder=folder,
         nights=nights,
         runs=runs,
-        summary=_optional_json(folder / SUMMARY_FILE),
-        manifest=_optional_json(folder / MANIFEST_FILE),
+        summary=read_optional_json(folder / SUMMARY_FILE),
+        manifest=read_optional_json(folder / MANIFEST_FILE),
     )
 
 
@@ -249,13 +249,15 @@ def replication_totals(results: CampaignResults) -> pd.DataFrame:
 # --------------------------------------------------------------------------- drawing helpers
 
 
-def _band(ax: Axes, x: np.ndarray, q: np.ndarray, colour: str, label: str | None = None) -> None:
+def _median_band(
+    ax: Axes, x: np.ndarray, q: np.ndarray, colour: str, label: str | None = None
+) -> None:
     """The 5–95 % band and the median line of ``quantiles`` output."""
     ax.fill_between(x, q[0], q[2], color=colour, alpha=0.22, lw=0)
     ax.plot(x, q[1], color=colour, lw=1.8, label=label)
 
 
-def _band_legend(fig: Figure, extra: list[Any] = (), *, colour: str = "#404040") -> None:
+def _median_band_legend(fig: Figure, extra: list[Any] = (), *, colour: str = "#404040") -> None:
     handles = [
         Line2D([], [], color=colour, lw=1.8, label=MEDIAN_LABEL),
         Patch(facecolor=colour, alpha=0.22, label=BAND_LABEL),
@@ -303,7 +305,7 @@ def fig_stock(results: CampaignResults) -> Figure:
     runs_out = ran_out_days(results).notna().mean()
     for k, (ax, kind) in enumerate(zip(axes, kinds, strict=False)):
         q = quantiles(results.matrix(f"{STOCK_PREFIX}{kind}"))
-        _band(ax, days, q, type_colour(k))
+        _median_band(ax, days, q, type_colour(k))
         ax.set_ylim(bottom=0, top=max(1.0, float(np.nanmax(q[2]))) * 1.08)
         ax.set_title(
             f"{kind} ({_start_text(results, kind, q)}; ran out in {100 * runs_out[kind]:.0f} %)"
@@ -317,7 +319,7 @@ def fig_stock(results: CampaignResults) -> Figure:
             ax.xaxis.set_tick_params(labelbottom=True)
     for ax in axes[len(kinds) :]:
         ax.set_visible(False)
-    _band_legend(fig)
+    _median_band_legend(fig)
     titles(
         fig,
         "Interceptor stock by type after each night (each panel on its own scale)",
@@ -334,7 +336,7 @@ def fig_intercept_rate(results: CampaignResults) -> Figure:
     ax_rate, ax_count = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
     rate = _safe_ratio(results.matrix("intercepted"), results.matrix("launched")) * 100.0
     q = quantiles(rate)
-    _band(ax_rate, days, q, OKABE_ITO["blue"])
+    _median_band(ax_rate, days, q, OKABE_ITO["blue"])
     mass = _mass_days(results)
     ax_rate.plot(days[mass], q[1][mass], "D", ms=5, color=MASS_COLOUR, mec="black", mew=0.5)
     ax_rate.set_ylabel("intercept rate (%)")
@@ -345,7 +347,7 @@ def fig_intercept_rate(results: CampaignResults) -> Figure:
         ("launched", "#404040", "threats launched"),
         ("leaked", OKABE_ITO["vermillion"], "leakers"),
     ):
-        _band(ax_count, days, quantiles(results.matrix(column)), colour, label)
+        _median_band(ax_count, days, quantiles(results.matrix(column)), colour, label)
     ax_count.set_ylabel("threats per night")
     ax_count.set_ylim(bottom=0)
     ax_count.set_title("Threats launched and leakers (reached their aim point), each night")
@@ -357,7 +359,7 @@ def fig_intercept_rate(results: CampaignResults) -> Figure:
         [], [], ls="", marker="D", ms=5, color=MASS_COLOUR, mec="black", mew=0.5,
         label=f"mass night ({int(mass.sum())})",
     )  # fmt: skip
-    _band_legend(fig, [marker])
+    _median_band_legend(fig, [marker])
     titles(fig, "Intercept rate per night over the campaign", results.subtitle())
     return fig
 
@@ -396,7 +398,7 @@ def fig_spend(results: CampaignResults) -> Figure:
     for ax, (title, sides) in zip(axes, panels, strict=True):
         for side, daily in sides.items():
             q = quantiles(cumulative(daily) / 1e9)
-            _band(ax, days, q, SIDE_COLOURS[side])
+            _median_band(ax, days, q, SIDE_COLOURS[side])
             ax.annotate(
                 f"{q[1][-1]:,.2f}",
                 (days[-1], q[1][-1]),
@@ -415,7 +417,7 @@ def fig_spend(results: CampaignResults) -> Figure:
         Line2D([], [], color=SIDE_COLOURS[s], lw=1.8, label=f"{s} (median)")
         for s in ("defender", "attacker")
     ]
-    _band_legend(fig, sides)
+    _median_band_legend(fig, sides)
     titles(fig, "Cumulative spend by each side", results.subtitle())
     return fig
 
@@ -428,14 +430,14 @@ def fig_cost_exchange(results: CampaignResults) -> Figure:
     fig = new_figure(12.6, 4.8)
     ax_ratio, ax_per = fig.subplots(1, 2)
     ratio = quantiles(_safe_ratio(defender, cumulative(results.matrix("attacker_cost_usd"))))
-    _band(ax_ratio, days, ratio, OKABE_ITO["blue"])
+    _median_band(ax_ratio, days, ratio, OKABE_ITO["blue"])
     ax_ratio.axhline(1.0, color="black", lw=1.0, ls="--")
     ax_ratio.set_ylabel("defender US$ per attacker US$ (cumulative)")
     ax_ratio.set_title(f"Cost-exchange ratio (median at the end {ratio[1][-1]:.2f})")
     ax_ratio.set_ylim(bottom=0, top=max(1.2, float(np.nanmax(ratio[2])) * 1.05))
     per = _safe_ratio(defender, cumulative(results.matrix("intercepted"))) / 1e3
     per_q = quantiles(per)
-    _band(ax_per, days, per_q, OKABE_ITO["green"])
+    _median_band(ax_per, days, per_q, OKABE_ITO["green"])
     ax_per.set_ylabel("defender spend per threat intercepted (US$ thousand)")
     ax_per.set_title(f"Cost per intercept (median at the end ${per_q[1][-1]:,.0f}k)")
     ax_per.set_ylim(bottom=0)
@@ -444,7 +446,7 @@ def fig_cost_exchange(results: CampaignResults) -> Figure:
         ax.set_xlabel(results.day_label())
         _day_axis(ax, days)
     parity = Line2D([], [], color="black", lw=1.0, ls="--", label="equal spend (ratio 1)")
-    _band_legend(fig, [parity])
+    _median_band_legend(fig, [parity])
     titles(
         fig,
         "Cost exchange: cumulative defender spend (interceptors fired) per attacker spend",
@@ -516,15 +518,12 @@ def fig_ran_out(results: CampaignResults) -> Figure:
 
 def written_by_campaign(folder: Path) -> bool:
     """True when the folder's manifest.json says ``"kind": "campaign"`` (unreadable: False)."""
-    try:
-        manifest = read_json(folder / MANIFEST_FILE)
-    except ResultsFileError:
-        return False
-    return manifest.get("kind") == "campaign"
+    manifest = readable_manifest(folder)
+    return manifest is not None and manifest.get("kind") == CAMPAIGN_KIND
 
 
 @register_kind(
-    "campaign",
+    CAMPAIGN_KIND,
     selects=(NIGHTS_FILE,),
     requires=(NIGHTS_FILE,),
     description="a 'salvo campaign' results folder",

@@ -20,10 +20,11 @@ from matplotlib.patches import Patch
 from sim.viz.readers import (
     ResultsFileError,
     SweepResults,
-    read_csv,
-    read_json,
+    input_stem,
     read_parquet,
+    read_sensitivity_table,
     read_sweep,
+    readable_manifest,
 )
 from sim.viz.registry import register_kind
 from sim.viz.style import (
@@ -43,10 +44,11 @@ from sim.viz.sweep import (
     mean_with_bands,
     positions,
     scatter_figure,
+    sorted_by_parameter,
     sweep_layout,
+    tick_label,
 )
 from sim.vocab import (
-    MANIFEST_FILE,
     PARAMETERS_FILE,
     RUNS_FILE,
     SENSITIVITY_FILE,
@@ -108,21 +110,11 @@ class CampaignSweepResults(SweepResults):
     campaign: Mapping[str, Any]  # the campaign file's top level, as the manifest records it
 
     @property
-    def experiment_name(self) -> str:
-        experiment = (self.manifest or {}).get("experiment")
-        name = experiment.get("name") if isinstance(experiment, Mapping) else None
-        return str(name) if name else self.folder.name
-
-    @property
     def campaign_name(self) -> str | None:
         name = self.campaign.get("name")
         if isinstance(name, str) and name:
             return name
-        inputs = (self.manifest or {}).get("inputs")
-        entry = inputs.get("campaign") if isinstance(inputs, Mapping) else None
-        if isinstance(entry, Mapping) and entry.get("path"):
-            return Path(str(entry["path"])).stem
-        return None
+        return input_stem(self.manifest, "campaign")
 
     @property
     def replication_counts(self) -> pd.Series:
@@ -252,11 +244,8 @@ def read_campaign_sweep(folder: Path | str) -> CampaignSweepResults:
 def fig_campaign_sweep_line(results: CampaignSweepResults) -> Figure:
     """Campaign intercept rate (all nights, mass nights) and cost exchange against the one
     varied parameter: mean, 95 % CI of the mean, 5–95 % of replications, replications."""
-    column = str(results.parameters["column"].iloc[0])
-    x, categories = positions(results.summary[column])
-    order = np.argsort(x, kind="stable")
-    summary, x_sorted = results.summary.iloc[order], x[order]
-    x_of_point = dict(zip(results.summary["point"].astype(int), x, strict=True))
+    column, x_sorted, categories, summary = sorted_by_parameter(results)
+    x_of_point = dict(zip(summary["point"].astype(int), x_sorted, strict=True))
     run_x = results.runs["point"].astype(int).map(x_of_point).to_numpy(dtype=float)
     fig = new_figure(13.2, 4.9)
     axes = fig.subplots(1, 3)
@@ -370,7 +359,7 @@ def value_text(value: Any) -> str:
     number = pd.to_numeric(value, errors="coerce")
     if pd.notna(number) and float(number).is_integer() and abs(number) >= 10_000:
         return f"{float(number):,.0f}"
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    return tick_label(value)
 
 
 def _padded(x: np.ndarray) -> tuple[float, float]:
@@ -428,11 +417,7 @@ def read_campaign_sensitivity(folder: Path) -> pd.DataFrame | None:
     path = folder / SENSITIVITY_FILE
     if not path.exists():
         return None
-    columns = ("output", "parameter", "S1", "S1_conf", "ST", "ST_conf")
-    sensitivity = read_csv(path, columns)
-    if len(sensitivity) == 0:
-        raise ResultsFileError(path, "has no rows")
-    return sensitivity
+    return read_sensitivity_table(path)
 
 
 @dataclass(frozen=True)
@@ -457,10 +442,9 @@ def campaign_sweep_names(data: CampaignSweepFolder) -> list[str]:
 def written_by_campaign_sweep(folder: Path) -> bool:
     """True when manifest.json says ``"kind": "campaign-sweep"`` or, without a readable
     manifest, when summary.csv holds campaign totals (``cost_exchange.mean``)."""
-    try:
-        return read_json(folder / MANIFEST_FILE).get("kind") == CAMPAIGN_SWEEP_KIND
-    except ResultsFileError:
-        pass
+    manifest = readable_manifest(folder)
+    if manifest is not None:
+        return manifest.get("kind") == CAMPAIGN_SWEEP_KIND
     try:
         with (folder / SWEEP_SUMMARY_FILE).open(encoding="utf-8") as file:
             header = file.readline().strip().split(",")

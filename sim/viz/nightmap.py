@@ -22,7 +22,7 @@ from sim.viz.readers import (
     Borders,
     ResultsFileError,
     read_borders,
-    read_json,
+    read_optional_json,
     read_trace_tables,
 )
 from sim.viz.registry import register_kind
@@ -387,8 +387,8 @@ def read_night_traces(folder: Path, options: PlotOptions) -> NightTraces:
         raise ResultsFileError(folder / trace_file("threats"), "holds no replication")
     scenario = str(tables["threats"].attrs.get("scenario", "?"))
     total = None
-    if (folder / SUMMARY_FILE).exists():
-        summary = read_json(folder / SUMMARY_FILE)
+    summary = read_optional_json(folder / SUMMARY_FILE)
+    if summary is not None:
         scenario = str(summary.get("scenario", scenario))
         total = summary.get("replications")
     borders = read_borders(options.borders) if options.borders is not None else None

@@ -50,6 +50,36 @@ def read_json(path: Path) -> dict:
     return data
 
 
+def read_optional_json(path: Path) -> dict | None:
+    """``read_json`` for a file a folder may lack: None when it is not there."""
+    return read_json(path) if path.exists() else None
+
+
+def readable_manifest(folder: Path) -> dict | None:
+    """The folder's manifest.json, or None when it is missing or unreadable: for recognising
+    what wrote a folder, where a bad manifest is no error."""
+    try:
+        return read_json(folder / MANIFEST_FILE)
+    except ResultsFileError:
+        return None
+
+
+def experiment_name(manifest: Mapping[str, Any] | None) -> str | None:
+    """The experiment's name a sweep's manifest records, if any."""
+    experiment = (manifest or {}).get("experiment")
+    name = experiment.get("name") if isinstance(experiment, Mapping) else None
+    return str(name) if name else None
+
+
+def input_stem(manifest: Mapping[str, Any] | None, role: str) -> str | None:
+    """The file stem of the input the manifest records for ``role`` (e.g. the campaign file)."""
+    inputs = (manifest or {}).get("inputs")
+    entry = inputs.get(role) if isinstance(inputs, Mapping) else None
+    if isinstance(entry, Mapping) and entry.get("path"):
+        return Path(str(entry["path"])).stem
+    return None
+
+
 def read_parquet(path: Path, columns: Iterable[str] = ()) -> pd.DataFrame:
     """Read a Parquet table and check it has ``columns``; failures name the file."""
     if not path.is_file():
@@ -114,8 +144,7 @@ def read_run(folder: Path) -> RunResults:
     runs = read_parquet(folder / RUNS_FILE, needed)
     if len(runs) == 0:
         raise ResultsFileError(folder / RUNS_FILE, "has no rows")
-    manifest_path = folder / MANIFEST_FILE
-    manifest = read_json(manifest_path) if manifest_path.exists() else None
+    manifest = read_optional_json(folder / MANIFEST_FILE)
     return RunResults(folder=folder, runs=runs, summary=summary, manifest=manifest)
 
 
@@ -151,16 +180,18 @@ class SweepResults:
     parameters: pd.DataFrame  # varied parameters only (derived values left out)
     manifest: dict | None
 
+    @property
+    def experiment_name(self) -> str:
+        """The experiment's name (else the folder's name)."""
+        return experiment_name(self.manifest) or self.folder.name
+
     def subtitle(self) -> str:
-        manifest = self.manifest or {}
-        experiment = manifest.get("experiment") if isinstance(manifest, Mapping) else None
-        name = (experiment or {}).get("name") if isinstance(experiment, Mapping) else None
         reps = self.summary.get("replications")
         rep_text = f" × {int(reps.iloc[0])} replications" if reps is not None else ""
-        seed = manifest.get("seed")
+        seed = (self.manifest or {}).get("seed")
         seed_text = f" · seed {seed}" if seed is not None else ""
         return (
-            f"experiment {name or self.folder.name} · {len(self.summary)} design points"
+            f"experiment {self.experiment_name} · {len(self.summary)} design points"
             f"{rep_text}{seed_text}"
         )
 
@@ -185,17 +216,24 @@ def read_sweep(folder: Path, statistics: Sequence[str] = NIGHT_SWEEP_COLUMNS) ->
         raise ResultsFileError(folder / SWEEP_SUMMARY_FILE, "has no design points")
     if len(parameters) == 0:
         raise ResultsFileError(folder / PARAMETERS_FILE, "names no varied parameter")
-    manifest_path = folder / MANIFEST_FILE
-    manifest = read_json(manifest_path) if manifest_path.exists() else None
+    manifest = read_optional_json(folder / MANIFEST_FILE)
     return SweepResults(folder, summary, parameters.reset_index(drop=True), manifest)
+
+
+SENSITIVITY_COLUMNS: tuple[str, ...] = ("output", "parameter", "S1", "S1_conf", "ST", "ST_conf")
+
+
+def read_sensitivity_table(path: Path) -> pd.DataFrame:
+    """A sensitivity.csv of Sobol' indices, checked to have its columns and rows."""
+    sensitivity = read_csv(path, SENSITIVITY_COLUMNS)
+    if len(sensitivity) == 0:
+        raise ResultsFileError(path, "has no rows")
+    return sensitivity
 
 
 def read_sensitivity(folder: Path) -> tuple[pd.DataFrame, SweepResults | None, Path]:
     """sensitivity.csv, and the sweep files beside it when they are there."""
-    columns = ("output", "parameter", "S1", "S1_conf", "ST", "ST_conf")
-    sensitivity = read_csv(folder / SENSITIVITY_FILE, columns)
-    if len(sensitivity) == 0:
-        raise ResultsFileError(folder / SENSITIVITY_FILE, "has no rows")
+    sensitivity = read_sensitivity_table(folder / SENSITIVITY_FILE)
     sweep = read_sweep(folder) if (folder / PARAMETERS_FILE).exists() else None
     return sensitivity, sweep, folder
 

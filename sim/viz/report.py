@@ -20,16 +20,29 @@ from typing import Any
 import numpy as np
 
 from sim.results.core import format_summary
-from sim.viz.campaign import CampaignResults, ran_out_days, read_campaign, replication_totals
+from sim.viz.campaign import (
+    CAMPAIGN_KIND,
+    CampaignResults,
+    ran_out_days,
+    read_campaign,
+    replication_totals,
+)
 from sim.viz.campaign_sweep import (
     CAMPAIGN_SWEEP_KIND,
     CampaignSweepResults,
     read_campaign_sweep,
     value_text,
 )
-from sim.viz.readers import SweepResults, read_csv, read_json, read_run, read_sweep
+from sim.viz.readers import (
+    SweepResults,
+    experiment_name,
+    read_csv,
+    read_optional_json,
+    read_run,
+    read_sweep,
+)
 from sim.viz.registry import plot_results, select_kinds
-from sim.viz.style import DEFAULT_DPI
+from sim.viz.style import DEFAULT_DPI, usd_text
 from sim.vocab import (
     GROUP_LABELS,
     MANIFEST_FILE,
@@ -296,7 +309,7 @@ def _campaign_value(x: float, how: str) -> str:
     if how == "usd" and abs(x) >= 1e9:
         return f"${x / 1e9:,.2f}B"
     if how == "usd":
-        return f"${x / 1e6:,.1f}M" if abs(x) >= 1e5 else f"${x / 1e3:,.0f}k"
+        return usd_text(x)
     if how == "ratio":
         return f"{x:.2f}"
     return f"{x:,.0f}"
@@ -469,19 +482,15 @@ def build_report(
         paths = plot_results(folder, fmt="png", dpi=dpi, only_missing=True)
         report.figures = [(_caption(p.stem), p) for p in paths]
         return report
-    if any(kind.name == "campaign" for kind in kinds):
+    if any(kind.name == CAMPAIGN_KIND for kind in kinds):
         report = build_campaign_report(folder, read_campaign(folder))
         paths = plot_results(folder, fmt="png", dpi=dpi, only_missing=True)
         report.figures = [(_caption(p.stem), p) for p in paths]
         return report
-    summary_path = folder / SUMMARY_FILE
-    manifest_path = folder / MANIFEST_FILE
-    summary = read_json(summary_path) if summary_path.exists() else None
-    manifest = read_json(manifest_path) if manifest_path.exists() else None
+    summary = read_optional_json(folder / SUMMARY_FILE)
+    manifest = read_optional_json(folder / MANIFEST_FILE)
 
-    experiment = (manifest or {}).get("experiment")
-    experiment_name = experiment.get("name") if isinstance(experiment, Mapping) else None
-    name = (summary or {}).get("scenario") or experiment_name or folder.name
+    name = (summary or {}).get("scenario") or experiment_name(manifest) or folder.name
     report = Report(title=f"salvo results: {name}", intro="")
     if summary is not None:
         report.intro = (

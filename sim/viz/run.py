@@ -24,6 +24,7 @@ from sim.viz.style import (
     new_figure,
     styled,
     titles,
+    usd_text,
 )
 from sim.vocab import CLASSES, GROUP_LABELS, REPORTED_CLASSES, RUNS_FILE, SUMMARY_FILE
 
@@ -184,10 +185,6 @@ def _mean_and_range(values: pd.Series) -> tuple[float, float, float]:
     return float(np.mean(arr)), float(p05), float(p95)
 
 
-def _usd_millions(x: float) -> str:
-    return f"${x / 1e6:,.1f}M" if abs(x) >= 1e5 else f"${x / 1e3:,.0f}k"
-
-
 @styled
 def fig_defence(run: RunResults) -> Figure:
     """Interceptors fired, kills and cost per night by defence type (mean, 5–95 % whiskers)."""
@@ -239,7 +236,7 @@ def fig_defence(run: RunResults) -> Figure:
     means = bars(ax_cost, cost_m, 0.0, OKABE_ITO["green"], "cost of rounds fired")
     for yi, m, t in zip(y, means, order, strict=True):
         ax_cost.annotate(
-            _usd_millions(m * 1e6) if m > 0 else "none",
+            usd_text(m * 1e6) if m > 0 else "none",
             (max(m, cost_m[t][2]), yi),
             xytext=(4, 0),
             textcoords="offset points",
@@ -256,7 +253,7 @@ def fig_defence(run: RunResults) -> Figure:
     subtitle = run.subtitle()
     totals = run.summary.get("cost_usd") or {}
     parts = [
-        f"{side} {_usd_millions(float(st['mean']))}"
+        f"{side} {usd_text(float(st['mean']))}"
         for side, st in totals.items()
         if isinstance(st, Mapping) and st.get("mean") is not None
     ]

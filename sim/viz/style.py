@@ -174,6 +174,11 @@ def titles(fig: Figure, title: str, subtitle: str) -> None:
     )
 
 
+def usd_text(x: float) -> str:
+    """US$ in millions ($1.2M), or in thousands below $100k ($85k)."""
+    return f"${x / 1e6:,.1f}M" if abs(x) >= 1e5 else f"${x / 1e3:,.0f}k"
+
+
 def type_colour(k: int) -> str:
     """The colour of the k-th interceptor type (repeating after seven)."""
     return TYPE_COLOURS[k % len(TYPE_COLOURS)]

@@ -78,7 +78,9 @@ def positions(values: pd.Series) -> tuple[np.ndarray, list[str] | None]:
     return np.array([categories.index(v) for v in values.astype(str)], dtype=float), categories
 
 
-def _band(summary: pd.DataFrame, metric: str, group: str | None, low: str, high: str, scale: float):
+def _stat_band(
+    summary: pd.DataFrame, metric: str, group: str | None, low: str, high: str, scale: float
+) -> tuple[np.ndarray, np.ndarray]:
     """A band of summary.csv statistics, clipped to what the quantity can be (rates 0–100 %,
     counts and ratios from 0): a t interval from few replications can overshoot both."""
     lo = _stat(summary, metric, group, low) * scale
@@ -102,7 +104,7 @@ def mean_with_bands(
     replications, grey) and the 95 % confidence interval of the mean (in ``colour``)."""
     ax.fill_between(
         x,
-        *_band(summary, metric, group, "p05", "p95", scale),
+        *_stat_band(summary, metric, group, "p05", "p95", scale),
         color=GREY,
         alpha=0.2,
         lw=0,
@@ -110,7 +112,7 @@ def mean_with_bands(
     )
     ax.fill_between(
         x,
-        *_band(summary, metric, group, "ci95_low", "ci95_high", scale),
+        *_stat_band(summary, metric, group, "ci95_low", "ci95_high", scale),
         color=colour,
         alpha=0.3,
         lw=0,
@@ -140,9 +142,11 @@ def bands_legend_handles(unit: str = "nights") -> list:
 SWEEP_REPORTED_GROUPS: tuple[str, ...] = ("total", "drones", "missiles")
 
 
-def _sorted_by_parameter(
+def sorted_by_parameter(
     sweep: SweepResults,
 ) -> tuple[str, np.ndarray, list[str] | None, pd.DataFrame]:
+    """The one varied parameter's column, its x positions in increasing order, its category
+    labels (None if numeric) and the summary rows in that order."""
     column = str(sweep.parameters["column"].iloc[0])
     x, categories = positions(sweep.summary[column])
     order = np.argsort(x, kind="stable")
@@ -153,7 +157,7 @@ def _sorted_by_parameter(
 def fig_sweep_line(sweep: SweepResults) -> Figure:
     """Intercept rate and leakers against the one varied parameter, as the Air Force reports
     (all threats, drones incl. decoys, missiles): mean, 95 % CI of the mean, 5–95 % of nights."""
-    column, x, categories, summary = _sorted_by_parameter(sweep)
+    column, x, categories, summary = sorted_by_parameter(sweep)
     groups = [g for g in SWEEP_REPORTED_GROUPS if f"intercept_rate.{g}.mean" in summary.columns]
     groups = [g for g in groups if g == "total" or summary[f"launched.{g}"].max() > 0]
     fig = new_figure(3.9 * len(groups) + 0.6, 7.0)
@@ -180,7 +184,7 @@ def fig_sweep_line(sweep: SweepResults) -> Figure:
 def fig_sweep_classes(sweep: SweepResults) -> Figure:
     """Intercept rate and leakers against the one varied parameter, one line per threat class
     (mean and 95 % CI of the mean)."""
-    column, x, categories, summary = _sorted_by_parameter(sweep)
+    column, x, categories, summary = sorted_by_parameter(sweep)
     fig = new_figure(12.0, 4.9)
     axes = fig.subplots(1, 2)
     for ax, (metric, ylabel, scale) in zip(axes, _SWEEP_METRICS, strict=True):
@@ -188,7 +192,7 @@ def fig_sweep_classes(sweep: SweepResults) -> Figure:
             colour = CLASS_COLOURS[group] if group != "total" else "black"
             ax.fill_between(
                 x,
-                *_band(summary, metric, group, "ci95_low", "ci95_high", scale),
+                *_stat_band(summary, metric, group, "ci95_low", "ci95_high", scale),
                 color=colour,
                 alpha=0.2,
                 lw=0,
@@ -320,7 +324,7 @@ def scatter_figure(
         for i, (metric, group, ylabel, scale) in enumerate(specs):
             ax = axes[i, j]
             mean = _stat(summary, metric, group, "mean") * scale
-            lo, hi = _band(summary, metric, group, "ci95_low", "ci95_high", scale)
+            lo, hi = _stat_band(summary, metric, group, "ci95_low", "ci95_high", scale)
             ax.errorbar(
                 x,
                 mean,
