@@ -40,20 +40,20 @@ class FigureKind:
     ``requires`` must be there too. ``load`` reads and checks the files (raising
     ResultsFileError), ``names`` gives the file stems the loaded data will be drawn as, and
     ``draw`` returns ``(file stem, figure)`` pairs. Every kind of a folder is loaded before
-    any figure is drawn, so bad input writes nothing. A kind without ``draw`` is recognised
-    but its figures are not implemented yet. When this kind is selected, the kinds named in
-    ``supersedes`` are not (their marker files belong to this kind's folder). ``detect``, if
-    given, also selects the kind (e.g. a manifest saying what wrote the folder), so a folder
-    that lost its marker file is reported as missing it rather than taken for another kind.
+    any figure is drawn, so bad input writes nothing. When this kind is selected, the kinds
+    named in ``supersedes`` are not (their marker files belong to this kind's folder).
+    ``detect``, if given, also selects the kind (e.g. a manifest saying what wrote the
+    folder), so a folder that lost its marker file is reported as missing it rather than
+    taken for another kind.
     """
 
     name: str
     selects: tuple[str, ...]
     requires: tuple[str, ...]
     description: str
-    load: LoadFunction | None = field(default=None, compare=False)
-    names: Callable[[Any], list[str]] | None = field(default=None, compare=False)
-    draw: DrawFunction | None = field(default=None, compare=False)
+    load: LoadFunction = field(compare=False)
+    names: Callable[[Any], list[str]] = field(compare=False)
+    draw: DrawFunction = field(compare=False)
     supersedes: tuple[str, ...] = ()
     detect: Callable[[Path], bool] | None = field(default=None, compare=False)
     module: str = field(default="", compare=False)  # the module that registered it
@@ -162,8 +162,7 @@ def plot_results(
 ) -> list[Path]:
     """Draw every figure the folder's results allow into ``folder/figures``; return the paths.
 
-    Raises ResultsFileError (naming the file) for missing or unreadable inputs and
-    NotImplementedError when the folder holds only kinds whose figures are not written yet.
+    Raises ResultsFileError (naming the file) for missing or unreadable inputs.
     ``only_missing`` skips kinds whose figures all exist already (used by ``salvo report``).
     """
     if fmt not in FORMATS:
@@ -175,15 +174,11 @@ def plot_results(
     if options.borders is not None:
         read_borders(options.borders)  # fail early, before any figure is drawn
     kinds = select_kinds(folder)
-    drawable = [kind for kind in kinds if kind.draw is not None and kind.load is not None]
-    if not drawable:
-        names = ", ".join(f"{k.name} ({' + '.join(k.selects)})" for k in kinds)
-        raise NotImplementedError(f"figures for these results are not implemented yet: {names}")
-    loaded = [(kind, kind.load(folder, options)) for kind in drawable]  # all checked first
+    loaded = [(kind, kind.load(folder, options)) for kind in kinds]  # all checked first
     out_dir = folder / FIGURES_DIR
     written: list[Path] = []
     for kind, data in loaded:
-        if only_missing and kind.names is not None:
+        if only_missing:
             expected = [out_dir / f"{stem}.{fmt}" for stem in kind.names(data)]
             if expected and all(p.exists() for p in expected):
                 written.extend(expected)

@@ -509,11 +509,7 @@ def build_report(
     if (folder / SENSITIVITY_FILE).exists():
         report.tables.append(sensitivity_table(folder))
 
-    try:
-        paths = plot_results(folder, fmt="png", dpi=dpi, borders=borders, only_missing=True)
-    except NotImplementedError as err:
-        paths = []
-        report.notes.append(str(err))
+    paths = plot_results(folder, fmt="png", dpi=dpi, borders=borders, only_missing=True)
     report.figures = [(_caption(p.stem), p) for p in paths]
     return report
 
