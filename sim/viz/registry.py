@@ -1,8 +1,8 @@
-"""The figure kinds: which files select a kind of results folder, how it is read and drawn
+"""Figure kinds: the files that select a kind of results folder, how it is read and drawn
 (``register_kind``), and ``plot_results``, which draws every kind a folder holds.
 
-The figure modules register their kinds when imported; this module imports them (the names in
-``FIGURE_MODULES``) on first use, so that none of them is imported by a module it imports.
+Figure modules import this one and register on import; it imports them (FIGURE_MODULES) only
+on first use, so no viz module imports one that imports it back.
 """
 
 from __future__ import annotations

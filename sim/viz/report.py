@@ -1,11 +1,5 @@
-"""Reports of results folders: ``salvo report RESULTS_DIR``.
-
-Writes ``report.md`` (figures linked from ``figures/``) and ``report.html`` (one
-self-contained file, figures embedded as base64 PNG) with what was run (the manifest's
-essentials), the summary table, the figures (drawn first if missing) and, when the scenario
-records observed counts, observed versus simulated; for a campaign, its totals and when each
-interceptor stock runs out; for a sweep of a campaign experiment, the totals of each design
-point. Like the figures it reads files only.
+"""Reports of results folders (``salvo report``): report.md (figures linked) and a
+self-contained report.html with what was run, the summary tables and the figures.
 """
 
 from __future__ import annotations

@@ -1,8 +1,5 @@
-"""How every figure looks and is written: the Okabe-Ito palette, a fixed matplotlib style and
-date-free metadata, so the same results files give the same bytes on every machine.
-
-Figures are ``matplotlib.figure.Figure`` objects drawn without pyplot; the Agg backend is
-selected at import unless pyplot is already in use (an interactive session keeps its own).
+"""How every figure looks and is written (Okabe-Ito colours, one matplotlib style, date-free
+metadata), so the same files give the same bytes; no pyplot, Agg unless pyplot is in use.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -90,7 +91,7 @@ def _stat_band(
 
 
 def mean_with_bands(
-    ax,
+    ax: Axes,
     x: np.ndarray,
     summary: pd.DataFrame,
     metric: str,
@@ -254,7 +255,7 @@ def tick_label(value: Any) -> str:
 
 def heatmap(
     fig: Figure,
-    ax,
+    ax: Axes,
     sweep: SweepResults,
     value_column: str,
     *,
@@ -446,6 +447,8 @@ def fig_sobol(sensitivity: pd.DataFrame, sweep: SweepResults | None, folder: Pat
     load=lambda folder, options: read_sensitivity(folder),
     names=lambda data: ["sobol"],
 )
-def draw_sobol(data, options: PlotOptions) -> list[tuple[str, Figure]]:
+def draw_sobol(
+    data: tuple[pd.DataFrame, SweepResults | None, Path], options: PlotOptions
+) -> list[tuple[str, Figure]]:
     """Sobol' indices, sorted, with their confidence intervals."""
     return [("sobol", fig_sobol(*data))]
