@@ -1,4 +1,4 @@
-"""Figures and reports (sim.viz.plots, sim.viz.report, `salvo plot`, `salvo report`).
+"""Figures and reports (sim.viz, sim.viz.report, `salvo plot`, `salvo report`).
 
 Every figure kind is drawn from a small results folder made here (the reference scenario run
 in-process with a few nights and traces; synthetic sweep and Sobol' files in the formats
@@ -19,7 +19,12 @@ import pytest
 from helpers import DPI, ROOT, call, is_blank, pixels, png_size
 
 from sim.results.statistics import sweep_point_stats
-from sim.viz import plots, report
+from sim.viz.nightmap import draw_night_maps, read_night_traces
+from sim.viz.readers import read_run
+from sim.viz.registry import figure_kinds, select_kinds
+from sim.viz.report import write_report
+from sim.viz.run import fig_defence, fig_intercepted, fig_leaked
+from sim.viz.style import PlotOptions, save_figure
 from sim.vocab import TRACE_FILES
 
 REFERENCE = ROOT / "scenarios" / "aug-2025-night.yaml"
@@ -136,8 +141,8 @@ def test_single_trace_gives_night_map_png_with_borders(tmp_path, run_dir):
 
 
 def test_run_figures_show_observed_values(run_dir):
-    run = plots.read_run(run_dir)
-    fig = plots.fig_intercepted(run)
+    run = read_run(run_dir)
+    fig = fig_intercepted(run)
     titles = [ax.get_title() for ax in fig.axes]
     assert any("observed 577" in t for t in titles)
     assert any("observed 546" in t for t in titles)
@@ -146,8 +151,8 @@ def test_run_figures_show_observed_values(run_dir):
 
 
 def test_every_run_figure_is_labelled(run_dir):
-    run = plots.read_run(run_dir)
-    for fig in (plots.fig_intercepted(run), plots.fig_leaked(run), plots.fig_defence(run)):
+    run = read_run(run_dir)
+    for fig in (fig_intercepted(run), fig_leaked(run), fig_defence(run)):
         assert fig.get_suptitle()
         assert fig.legends or any(ax.get_legend() for ax in fig.axes)
         for ax in fig.axes:
@@ -160,24 +165,24 @@ def test_every_run_figure_is_labelled(run_dir):
 
 def test_identical_inputs_give_identical_png_bytes(tmp_path, plotted):
     folder, _ = plotted
-    options = plots.PlotOptions(dpi=DPI)
-    fig = plots.fig_intercepted(plots.read_run(folder))
-    path = plots.save_figure(fig, tmp_path / "intercepted.png", options)
+    options = PlotOptions(dpi=DPI)
+    fig = fig_intercepted(read_run(folder))
+    path = save_figure(fig, tmp_path / "intercepted.png", options)
     assert path.read_bytes() == (folder / "figures" / "intercepted.png").read_bytes()
     # the night map, drawn again from the same trace files
-    traces = plots.read_night_traces(folder, options)
-    [(stem, fig), *_] = plots.draw_night_maps(traces, options)
-    path = plots.save_figure(fig, tmp_path / f"{stem}.png", options)
+    traces = read_night_traces(folder, options)
+    [(stem, fig), *_] = draw_night_maps(traces, options)
+    path = save_figure(fig, tmp_path / f"{stem}.png", options)
     assert path.read_bytes() == (folder / "figures" / "night-map-0.png").read_bytes()
 
 
 @pytest.mark.parametrize("fmt", ["svg", "pdf"])
 def test_identical_inputs_give_identical_svg_and_pdf_bytes(tmp_path, run_dir, fmt):
-    options = plots.PlotOptions(fmt=fmt, dpi=DPI)
+    options = PlotOptions(fmt=fmt, dpi=DPI)
     paths = []
     for k in range(2):
-        fig = plots.fig_intercepted(plots.read_run(run_dir))  # drawn anew from the same files
-        paths.append(plots.save_figure(fig, tmp_path / f"{k}" / f"intercepted.{fmt}", options))
+        fig = fig_intercepted(read_run(run_dir))  # drawn anew from the same files
+        paths.append(save_figure(fig, tmp_path / f"{k}" / f"intercepted.{fmt}", options))
     data = paths[0].read_bytes()
     assert data == paths[1].read_bytes()
     assert len(data) > 1000
@@ -185,15 +190,13 @@ def test_identical_inputs_give_identical_svg_and_pdf_bytes(tmp_path, run_dir, fm
 
 
 def test_palette_pngs_are_smaller_and_deterministic(tmp_path, run_dir):
-    run = plots.read_run(run_dir)
-    plain = plots.save_figure(
-        plots.fig_defence(run), tmp_path / "plain.png", plots.PlotOptions(dpi=DPI)
-    )
+    run = read_run(run_dir)
+    plain = save_figure(fig_defence(run), tmp_path / "plain.png", PlotOptions(dpi=DPI))
     small = [
-        plots.save_figure(
-            plots.fig_defence(run),
+        save_figure(
+            fig_defence(run),
             tmp_path / f"small{k}.png",
-            plots.PlotOptions(dpi=DPI, palette=True),
+            PlotOptions(dpi=DPI, palette=True),
         )
         for k in range(2)
     ]
@@ -297,9 +300,9 @@ def test_bad_borders_file_exits_2_naming_it(tmp_path, run_dir, content, message)
 
 
 def test_kinds_are_chosen_by_files(tmp_path, run_dir):
-    assert [k.name for k in plots.select_kinds(run_dir)] == ["run", "night-map"]
+    assert [k.name for k in select_kinds(run_dir)] == ["run", "night-map"]
     untraced = copy_results(run_dir, tmp_path / "untraced", skip=TRACE_FILES)
-    assert [k.name for k in plots.select_kinds(untraced)] == ["run"]
+    assert [k.name for k in select_kinds(untraced)] == ["run"]
     for marker, kind in [
         ("summary.csv", "sweep"),
         ("sensitivity.csv", "sobol"),
@@ -308,7 +311,7 @@ def test_kinds_are_chosen_by_files(tmp_path, run_dir):
         folder = tmp_path / kind
         folder.mkdir()
         (folder / marker).write_text("")
-        assert kind in [k.name for k in plots.FIGURE_KINDS.values() if k.selected_by(folder)]
+        assert kind in [k.name for k in figure_kinds().values() if k.selected_by(folder)]
 
 
 def _fake_runs(rng: np.random.Generator, n: int, drones: int, level: float) -> pd.DataFrame:
@@ -464,7 +467,7 @@ def test_report_keeps_existing_figures(tmp_path, plotted):
 def test_report_of_a_sweep_lists_design_points(tmp_path):
     grid = {"ew.suppression.drone": [0.0, 0.4], "salvo.shahed.count": [200, 400]}
     folder = _write_sweep(tmp_path / "s", grid, sobol=True)
-    paths = report.write_report(folder, dpi=DPI)
+    paths = write_report(folder, dpi=DPI)
     md = paths[0].read_text(encoding="utf-8")
     assert "## Design points" in md and "## Sobol' indices" in md
     assert "(figures/sobol.png)" in md and "(figures/sweep-heatmap.png)" in md

@@ -21,8 +21,17 @@ from helpers import DPI, ROOT, call, is_blank, pixels, png_size
 
 from sim.campaign.model import CampaignSetup, run_campaign
 from sim.spec.campaign import load_campaign
-from sim.viz import campaign as plots_campaign
-from sim.viz import plots
+from sim.viz.campaign import (
+    draw_campaign,
+    fig_intercept_rate,
+    fig_ran_out,
+    quantiles,
+    ran_out_days,
+    read_campaign,
+    replication_totals,
+)
+from sim.viz.registry import select_kinds
+from sim.viz.style import PlotOptions, save_figure
 
 CAMPAIGN = ROOT / "scenarios" / "campaign-status-quo.yaml"
 DAYS = 20
@@ -116,12 +125,12 @@ def test_campaign_figure_size_and_content(plotted, name):
 def test_campaign_kind_supersedes_run_and_sweep(campaign_dir):
     folder, _ = campaign_dir
     assert (folder / "summary.json").exists() and (folder / "summary.csv").exists()
-    assert [kind.name for kind in plots.select_kinds(folder)] == ["campaign"]
+    assert [kind.name for kind in select_kinds(folder)] == ["campaign"]
 
 
 def test_every_campaign_figure_is_labelled(campaign_dir):
-    results = plots_campaign.read_campaign(campaign_dir[0])
-    for name, fig in plots_campaign.draw_campaign(results, plots.PlotOptions(dpi=DPI)):
+    results = read_campaign(campaign_dir[0])
+    for name, fig in draw_campaign(results, PlotOptions(dpi=DPI)):
         assert fig.get_suptitle(), name
         assert fig.legends, name
         texts = "".join(t.get_text() for t in fig.texts + fig.artists)
@@ -136,12 +145,12 @@ def test_every_campaign_figure_is_labelled(campaign_dir):
 
 
 def test_figures_mark_mass_nights_and_what_ran_out(campaign_dir):
-    results = plots_campaign.read_campaign(campaign_dir[0])
-    fig = plots_campaign.fig_intercept_rate(results)
+    results = read_campaign(campaign_dir[0])
+    fig = fig_intercept_rate(results)
     labels = [t.get_text() for legend in fig.legends for t in legend.get_texts()]
     mass = int(results.nights.groupby("day")["mass_night"].mean().ge(0.5).sum())
     assert mass == 2 and f"mass night ({mass})" in labels
-    fig = plots_campaign.fig_ran_out(results)
+    fig = fig_ran_out(results)
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert texts.count("never") == 5  # patriot, samp_t, iris_t, nasams, interceptor drones
     assert any(t.startswith(f"{REPLICATIONS}/{REPLICATIONS}, median day") for t in texts)
@@ -149,10 +158,10 @@ def test_figures_mark_mass_nights_and_what_ran_out(campaign_dir):
 
 def test_identical_inputs_give_identical_png_bytes(tmp_path, plotted):
     folder, _ = plotted
-    results = plots_campaign.read_campaign(folder)
-    options = plots.PlotOptions(dpi=DPI)
-    for name, fig in plots_campaign.draw_campaign(results, options):
-        path = plots.save_figure(fig, tmp_path / f"{name}.png", options)
+    results = read_campaign(folder)
+    options = PlotOptions(dpi=DPI)
+    for name, fig in draw_campaign(results, options):
+        path = save_figure(fig, tmp_path / f"{name}.png", options)
         assert path.read_bytes() == (folder / "figures" / f"{name}.png").read_bytes(), name
 
 
@@ -161,8 +170,8 @@ def test_identical_inputs_give_identical_png_bytes(tmp_path, plotted):
 
 def test_ran_out_days_match_the_campaign_totals(campaign_dir):
     folder, runs = campaign_dir
-    results = plots_campaign.read_campaign(folder)
-    table = plots_campaign.ran_out_days(results)
+    results = read_campaign(folder)
+    table = ran_out_days(results)
     assert list(table.columns) == results.stock_types
     for kind in table.columns:
         expected = runs[f"ran_out_day.{kind}"].astype(float).to_numpy()
@@ -172,7 +181,7 @@ def test_ran_out_days_match_the_campaign_totals(campaign_dir):
 
 def test_replication_totals_match_the_campaign_totals(campaign_dir):
     folder, runs = campaign_dir
-    totals = plots_campaign.replication_totals(plots_campaign.read_campaign(folder))
+    totals = replication_totals(read_campaign(folder))
     for column in (
         "launched",
         "intercept_rate",
@@ -190,7 +199,7 @@ def test_replication_totals_match_the_campaign_totals(campaign_dir):
 
 def test_quantiles_ignore_missing_days():
     matrix = np.array([[1.0, 2.0, 3.0], [np.nan, np.nan, np.nan], [4.0, np.nan, 6.0]])
-    q = plots_campaign.quantiles(matrix)
+    q = quantiles(matrix)
     assert q.shape == (3, 3)
     assert q[1][0] == 2.0 and np.isnan(q[1][1]) and q[1][2] == 5.0
 
@@ -208,7 +217,7 @@ def test_only_nights_parquet_is_needed(tmp_path, campaign_dir):
     code, stdout, err = call(["plot", str(folder), "--dpi", str(DPI)])
     assert code == 0, err
     assert len(stdout.split()) == len(FIGURES)
-    results = plots_campaign.read_campaign(folder)
+    results = read_campaign(folder)
     assert results.name == "bare" and results.replications == REPLICATIONS
     assert f"seed {results.seed}" not in results.subtitle()  # no manifest: seed unknown
     code, _, err = call(["report", str(folder), "--dpi", str(DPI)])
@@ -220,11 +229,11 @@ def test_name_and_replications_are_read_defensively(tmp_path, campaign_dir):
     folder = copy_folder(campaign_dir[0], tmp_path / "odd", skip=("summary.json",))
     manifest = {"kind": "campaign", "replications": "three", "extra": {"name": "from-extra"}}
     (folder / "manifest.json").write_text(json.dumps(manifest))
-    results = plots_campaign.read_campaign(folder)
+    results = read_campaign(folder)
     assert results.name == "from-extra"
     assert results.replications == REPLICATIONS
     (folder / "manifest.json").write_text(json.dumps({"kind": "campaign", "replications": 99}))
-    assert plots_campaign.read_campaign(folder).replications == REPLICATIONS  # what it holds
+    assert read_campaign(folder).replications == REPLICATIONS  # what it holds
 
 
 # --------------------------------------------------------------------------- bad input

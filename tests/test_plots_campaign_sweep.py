@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 from helpers import DPI, call, is_blank, pixels, png_size
 
-from sim.viz import campaign as plots_campaign
-from sim.viz import plots
+from sim.viz.campaign_sweep import read_campaign_sweep, wilson_interval
+from sim.viz.registry import select_kinds
 
 DATA = Path(__file__).resolve().parent / "data"
 HEAD = """\
@@ -109,8 +109,8 @@ def plot(folder: Path, *extra: str) -> list[str]:
 
 def test_folder_is_a_campaign_sweep_not_a_night_sweep(one, sobol):
     assert json.loads((one / "manifest.json").read_text())["kind"] == "campaign-sweep"
-    assert [k.name for k in plots.select_kinds(one)] == ["campaign-sweep"]
-    assert [k.name for k in plots.select_kinds(sobol)] == ["campaign-sweep"]  # not sobol
+    assert [k.name for k in select_kinds(one)] == ["campaign-sweep"]
+    assert [k.name for k in select_kinds(sobol)] == ["campaign-sweep"]  # not sobol
 
 
 def test_one_parameter_figures(tmp_path, one):
@@ -124,7 +124,7 @@ def test_one_parameter_figures(tmp_path, one):
 
 
 def test_constant_parameter_is_left_out_of_the_layout(one):
-    results = plots_campaign.read_campaign_sweep(one)
+    results = read_campaign_sweep(one)
     assert results.parameters["column"].tolist() == ["defender.stock.patriot"]
     assert results.constant["column"].tolist() == ["night.ew.suppression.drone"]
     assert "campaign campaign-small of 12 days" in results.subtitle()
@@ -132,7 +132,7 @@ def test_constant_parameter_is_left_out_of_the_layout(one):
 
 
 def test_ran_out_shares_are_those_of_the_summary(one):
-    results = plots_campaign.read_campaign_sweep(one)
+    results = read_campaign_sweep(one)
     table = results.ran_out()
     assert set(table["type"]) == {"iris_t", "patriot"}
     for kind in ("iris_t", "patriot"):
@@ -143,11 +143,11 @@ def test_ran_out_shares_are_those_of_the_summary(one):
 
 
 def test_wilson_interval():
-    low, high = plots_campaign.wilson_interval(0, 4)
+    low, high = wilson_interval(0, 4)
     assert low == 0.0 and high == pytest.approx(0.4899, abs=1e-4)
-    low, high = plots_campaign.wilson_interval(3, 3)
+    low, high = wilson_interval(3, 3)
     assert high == 1.0 and low == pytest.approx(0.4385, abs=1e-4)
-    low, high = plots_campaign.wilson_interval(5, 10)
+    low, high = wilson_interval(5, 10)
     assert (low, high) == pytest.approx((0.2366, 0.7634), abs=1e-4)
 
 
@@ -187,7 +187,7 @@ def test_identical_inputs_give_identical_bytes(tmp_path, one, two, fmt):
 def test_folder_without_manifest_is_recognised_by_its_summary(tmp_path, two):
     folder = copy_folder(two, tmp_path / "bare")
     (folder / "manifest.json").unlink()
-    assert [k.name for k in plots.select_kinds(folder)] == ["campaign-sweep"]
+    assert [k.name for k in select_kinds(folder)] == ["campaign-sweep"]
     assert plot(folder) == [str(folder / "figures" / "campaign-sweep-heatmap.png")]
 
 

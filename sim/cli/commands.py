@@ -159,25 +159,23 @@ def interrupted(stop: Any, out: Path, command: list[str], args: argparse.Namespa
 
 def cmd_plot(args: argparse.Namespace) -> int:
     """salvo plot: figures chosen by the files a results folder holds, into RESULTS/figures/."""
-    from sim.viz import plots
+    from sim.viz.readers import ResultsFileError
+    from sim.viz.registry import plot_results
 
     if args.palette and args.format != "png":
         print("salvo plot: --palette applies to --format png only", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
-        paths = plots.plot_results(
+        paths = plot_results(
             args.results,
             fmt=args.format,
             dpi=args.dpi,
             borders=args.borders,
             palette=args.palette,
         )
-    except plots.ResultsFileError as err:
+    except ResultsFileError as err:
         print(f"salvo plot: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except NotImplementedError as err:
-        print(f"salvo plot: {err}", file=sys.stderr)
-        return EXIT_ERROR
     for path in paths:
         print(path)
     return EXIT_OK
@@ -185,11 +183,12 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """salvo report: report.md and report.html (figures embedded) for a results folder."""
-    from sim.viz import plots, report
+    from sim.viz.readers import ResultsFileError
+    from sim.viz.report import write_report
 
     try:
-        paths = report.write_report(args.results, borders=args.borders, dpi=args.dpi)
-    except plots.ResultsFileError as err:
+        paths = write_report(args.results, borders=args.borders, dpi=args.dpi)
+    except ResultsFileError as err:
         print(f"salvo report: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     for path in paths:

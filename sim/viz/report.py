@@ -1,11 +1,5 @@
-"""Reports of results folders: ``salvo report RESULTS_DIR``.
-
-Writes ``report.md`` (figures linked from ``figures/``) and ``report.html`` (one
-self-contained file, figures embedded as base64 PNG) with what was run (the manifest's
-essentials), the summary table, the figures (drawn first if missing) and, when the scenario
-records observed counts, observed versus simulated; for a campaign, its totals and when each
-interceptor stock runs out; for a sweep of a campaign experiment, the totals of each design
-point. Like ``sim.viz.plots`` it reads files only.
+"""Reports of results folders (``salvo report``): report.md (figures linked) and a
+self-contained report.html with what was run, the summary tables and the figures.
 """
 
 from __future__ import annotations
@@ -20,8 +14,29 @@ from typing import Any
 import numpy as np
 
 from sim.results.summary import format_summary
-from sim.viz import campaign as plots_campaign
-from sim.viz import plots
+from sim.viz.campaign import (
+    CAMPAIGN_KIND,
+    CampaignResults,
+    ran_out_days,
+    read_campaign,
+    replication_totals,
+)
+from sim.viz.campaign_sweep import (
+    CAMPAIGN_SWEEP_KIND,
+    CampaignSweepResults,
+    read_campaign_sweep,
+    value_text,
+)
+from sim.viz.readers import (
+    SweepResults,
+    experiment_name,
+    read_csv,
+    read_optional_json,
+    read_run,
+    read_sweep,
+)
+from sim.viz.registry import plot_results, select_kinds
+from sim.viz.style import DEFAULT_DPI, usd_text
 from sim.vocab import (
     GROUP_LABELS,
     MANIFEST_FILE,
@@ -224,7 +239,7 @@ def _one(x: Any) -> str:
     return "–" if x is None or not np.isfinite(float(x)) else f"{float(x):.1f}"
 
 
-def sweep_table(sweep: plots.SweepResults) -> tuple[str, str, list[str], list[list[str]]]:
+def sweep_table(sweep: SweepResults) -> tuple[str, str, list[str], list[list[str]]]:
     """The design points of a sweep: parameter values, intercept rate and leakers."""
     columns = [str(c) for c in sweep.parameters["column"]]
     header = ["point", *columns, "intercept rate % [95 % CI]", "leakers [5–95 % of nights]"]
@@ -251,7 +266,7 @@ def sweep_table(sweep: plots.SweepResults) -> tuple[str, str, list[str], list[li
 
 def sensitivity_table(folder: Path) -> tuple[str, str, list[str], list[list[str]]]:
     """Sobol' indices as in sensitivity.csv."""
-    sens = plots._read_csv(folder / SENSITIVITY_FILE, ("output", "parameter", "S1", "ST"))
+    sens = read_csv(folder / SENSITIVITY_FILE, ("output", "parameter", "S1", "ST"))
     header = ["output", "parameter", "S1 ± 95 % half-width", "ST ± 95 % half-width"]
     rows = [
         [
@@ -265,7 +280,7 @@ def sensitivity_table(folder: Path) -> tuple[str, str, list[str], list[list[str]
     return "Sobol' indices", "First-order (S1) and total (ST) indices.", header, rows
 
 
-# (column of plots_campaign.replication_totals, label, format)
+# (column of sim.viz.campaign.replication_totals, label, format)
 _CAMPAIGN_TOTALS = (
     ("intercept_rate", "intercept rate, all nights", "pct"),
     ("mass_intercept_rate", "intercept rate, mean of mass nights", "pct"),
@@ -288,17 +303,17 @@ def _campaign_value(x: float, how: str) -> str:
     if how == "usd" and abs(x) >= 1e9:
         return f"${x / 1e9:,.2f}B"
     if how == "usd":
-        return f"${x / 1e6:,.1f}M" if abs(x) >= 1e5 else f"${x / 1e3:,.0f}k"
+        return usd_text(x)
     if how == "ratio":
         return f"{x:.2f}"
     return f"{x:,.0f}"
 
 
 def campaign_totals_table(
-    results: plots_campaign.CampaignResults,
+    results: CampaignResults,
 ) -> tuple[str, str, list[str], list[list[str]]]:
     """Per-replication totals of the campaign: mean, median and 5–95 % of replications."""
-    totals = plots_campaign.replication_totals(results)
+    totals = replication_totals(results)
     rows = []
     specs = [
         *_CAMPAIGN_TOTALS,
@@ -322,10 +337,10 @@ def campaign_totals_table(
 
 
 def campaign_ran_out_table(
-    results: plots_campaign.CampaignResults,
+    results: CampaignResults,
 ) -> tuple[str, str, list[str], list[list[str]]]:
     """Per interceptor type: how often and when its stock ran out."""
-    table = plots_campaign.ran_out_days(results)
+    table = ran_out_days(results)
     rows = []
     for kind in table.columns:
         days = table[kind].dropna().to_numpy(dtype=float)
@@ -341,7 +356,7 @@ def campaign_ran_out_table(
     return "When the stocks run out", text, header, rows
 
 
-def build_campaign_report(folder: Path, results: plots_campaign.CampaignResults) -> Report:
+def build_campaign_report(folder: Path, results: CampaignResults) -> Report:
     """The report of a ``salvo campaign`` folder, without its figures."""
     report = Report(
         title=f"salvo results: {results.name}",
@@ -367,7 +382,7 @@ def _ci_cell(row: Mapping[str, Any], metric: str, how: str) -> str:
 
 
 def campaign_sweep_table(
-    results: plots_campaign.CampaignSweepResults,
+    results: CampaignSweepResults,
 ) -> tuple[str, str, list[str], list[list[str]]]:
     """The design points of a campaign sweep: parameter values, campaign totals, run-outs."""
     columns = [str(c) for c in (*results.parameters["column"], *results.constant["column"])]
@@ -390,7 +405,7 @@ def campaign_sweep_table(
     rows = []
     for _, row in results.summary.head(MAX_SWEEP_ROWS).iterrows():
         point = int(row["point"])
-        values = [plots_campaign._value_text(row[c]) for c in columns]
+        values = [value_text(row[c]) for c in columns]
         cells = [
             str(point),
             *values,
@@ -426,9 +441,7 @@ def campaign_sweep_table(
     return "Design points", text, header, rows
 
 
-def build_campaign_sweep_report(
-    folder: Path, results: plots_campaign.CampaignSweepResults
-) -> Report:
+def build_campaign_sweep_report(folder: Path, results: CampaignSweepResults) -> Report:
     """The report of a ``salvo sweep`` of a campaign experiment, without its figures."""
     campaign = f" of campaign `{results.campaign_name}`" if results.campaign_name else ""
     seed = (results.manifest or {}).get("seed")
@@ -452,30 +465,26 @@ def _caption(stem: str) -> str:
 
 
 def build_report(
-    folder: Path | str, *, borders: Path | str | None = None, dpi: int = plots.DEFAULT_DPI
+    folder: Path | str, *, borders: Path | str | None = None, dpi: int = DEFAULT_DPI
 ) -> Report:
     """Collect the report of a results folder, drawing missing PNG figures first."""
     folder = Path(folder)
-    kinds = plots.select_kinds(folder)  # a folder with nothing recognisable is bad input
-    if any(kind.name == plots_campaign.CAMPAIGN_SWEEP_KIND for kind in kinds):
-        results = plots_campaign.read_campaign_sweep(folder)
+    kinds = select_kinds(folder)  # a folder with nothing recognisable is bad input
+    if any(kind.name == CAMPAIGN_SWEEP_KIND for kind in kinds):
+        results = read_campaign_sweep(folder)
         report = build_campaign_sweep_report(folder, results)
-        paths = plots.plot_results(folder, fmt="png", dpi=dpi, only_missing=True)
+        paths = plot_results(folder, fmt="png", dpi=dpi, only_missing=True)
         report.figures = [(_caption(p.stem), p) for p in paths]
         return report
-    if any(kind.name == "campaign" for kind in kinds):
-        report = build_campaign_report(folder, plots_campaign.read_campaign(folder))
-        paths = plots.plot_results(folder, fmt="png", dpi=dpi, only_missing=True)
+    if any(kind.name == CAMPAIGN_KIND for kind in kinds):
+        report = build_campaign_report(folder, read_campaign(folder))
+        paths = plot_results(folder, fmt="png", dpi=dpi, only_missing=True)
         report.figures = [(_caption(p.stem), p) for p in paths]
         return report
-    summary_path = folder / SUMMARY_FILE
-    manifest_path = folder / MANIFEST_FILE
-    summary = plots.read_json(summary_path) if summary_path.exists() else None
-    manifest = plots.read_json(manifest_path) if manifest_path.exists() else None
+    summary = read_optional_json(folder / SUMMARY_FILE)
+    manifest = read_optional_json(folder / MANIFEST_FILE)
 
-    experiment = (manifest or {}).get("experiment")
-    experiment_name = experiment.get("name") if isinstance(experiment, Mapping) else None
-    name = (summary or {}).get("scenario") or experiment_name or folder.name
+    name = (summary or {}).get("scenario") or experiment_name(manifest) or folder.name
     report = Report(title=f"salvo results: {name}", intro="")
     if summary is not None:
         report.intro = (
@@ -486,19 +495,15 @@ def build_report(
         report.intro = f"Results folder `{folder}`."
     report.add_provenance(manifest)
     if summary is not None:
-        plots.read_run(folder)  # checks runs.parquet and summary.json before reporting them
+        read_run(folder)  # checks runs.parquet and summary.json before reporting them
         report.summary_text = format_summary(summary)
         report.observed_header, report.observed_rows = observed_table(summary)
     if (folder / SWEEP_SUMMARY_FILE).exists():
-        report.tables.append(sweep_table(plots.read_sweep(folder)))
+        report.tables.append(sweep_table(read_sweep(folder)))
     if (folder / SENSITIVITY_FILE).exists():
         report.tables.append(sensitivity_table(folder))
 
-    try:
-        paths = plots.plot_results(folder, fmt="png", dpi=dpi, borders=borders, only_missing=True)
-    except NotImplementedError as err:
-        paths = []
-        report.notes.append(str(err))
+    paths = plot_results(folder, fmt="png", dpi=dpi, borders=borders, only_missing=True)
     report.figures = [(_caption(p.stem), p) for p in paths]
     return report
 
@@ -632,11 +637,11 @@ def render_html(report: Report) -> str:
 
 
 def write_report(
-    folder: Path | str, *, borders: Path | str | None = None, dpi: int = plots.DEFAULT_DPI
+    folder: Path | str, *, borders: Path | str | None = None, dpi: int = DEFAULT_DPI
 ) -> list[Path]:
     """Write report.md and report.html into the results folder; return their paths.
 
-    Raises ``sim.viz.plots.ResultsFileError`` (naming the file) for missing or unreadable inputs.
+    Raises ``sim.viz.readers.ResultsFileError`` (naming the file) for missing or unreadable inputs.
     """
     folder = Path(folder)
     report = build_report(folder, borders=borders, dpi=dpi)
