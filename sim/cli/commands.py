@@ -159,7 +159,7 @@ def interrupted(stop: Any, out: Path, command: list[str], args: argparse.Namespa
 
 def cmd_plot(args: argparse.Namespace) -> int:
     """salvo plot: figures chosen by the files a results folder holds, into RESULTS/figures/."""
-    from sim.viz.readers import ResultsFileError
+    from sim.results.files import ResultsFileError
     from sim.viz.registry import plot_results
 
     if args.palette and args.format != "png":
@@ -183,7 +183,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """salvo report: report.md and report.html (figures embedded) for a results folder."""
-    from sim.viz.readers import ResultsFileError
+    from sim.results.files import ResultsFileError
     from sim.viz.report import write_report
 
     try:

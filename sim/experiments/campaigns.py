@@ -40,7 +40,7 @@ import pyarrow.feather as feather
 
 from sim.campaign.model import CampaignSetup, run_campaign
 from sim.experiments.replications import replication_rng
-from sim.experiments.resumable import ChunkRun, RunOptions, read_json, run_resumable
+from sim.experiments.resumable import ChunkRun, RunOptions, run_resumable
 from sim.experiments.sweep_outputs import (
     HEAD_COLUMNS,
     SweepResult,
@@ -53,6 +53,7 @@ from sim.experiments.sweep_outputs import (
 from sim.results.chunks import ChunkStore, aligned
 from sim.results.files import (
     json_bytes,
+    read_json_or_none,
     write_bytes_atomic,
     write_parquet_atomic,
     write_parquet_streamed,
@@ -296,8 +297,8 @@ def run_campaigns(
         return _save_totals(store, chunk)
 
     def complete() -> CampaignResult:
-        manifest = read_json(out / MANIFEST_FILE) or {}
-        summary = read_json(out / SUMMARY_FILE) or {}
+        manifest = read_json_or_none(out / MANIFEST_FILE) or {}
+        summary = read_json_or_none(out / SUMMARY_FILE) or {}
         files = list((manifest.get("campaign") or {}).get("files", []))
         return CampaignResult(out, summary, manifest, 0, already_complete=True, files=files)
 

@@ -6,7 +6,6 @@ campaigns and campaign sweeps.
 from __future__ import annotations
 
 import functools
-import json
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sized
@@ -23,6 +22,7 @@ from sim.results.chunks import ChunkStore
 from sim.results.files import (
     ResultsFolderError,
     json_bytes,
+    read_json_or_none,
     write_bytes_atomic,
 )
 from sim.vocab import (
@@ -41,23 +41,15 @@ class RunInterrupted(Exception):
         super().__init__(f"interrupted with {done} of {total} replications saved in {out}")
 
 
-def read_json(path: Path) -> dict | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def _is_results_folder(out: Path) -> bool:
     names = {p.name for p in out.iterdir()}
     return not names or bool(names & {CHUNKS_DIR, MANIFEST_FILE, RUNS_FILE})
 
 
 def _stored_fingerprint(out: Path, section: str = "experiment") -> str | None:
-    state = read_json(out / CHUNKS_DIR / STATE_FILE)
+    state = read_json_or_none(out / CHUNKS_DIR / STATE_FILE)
     if state is None:
-        manifest = read_json(out / MANIFEST_FILE) or {}
+        manifest = read_json_or_none(out / MANIFEST_FILE) or {}
         state = manifest.get(section) if isinstance(manifest.get(section), dict) else {}
     value = state.get("fingerprint") if state else None
     return value if isinstance(value, str) else None

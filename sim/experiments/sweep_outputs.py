@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from sim.experiments.resumable import ChunkRun, read_json
+from sim.experiments.resumable import ChunkRun
 from sim.results.files import (
     json_bytes,
+    read_json_or_none,
     write_bytes_atomic,
 )
 from sim.results.manifest import build_manifest
@@ -48,7 +49,7 @@ class SweepResult:
 
 def complete_sweep_result(out: Path) -> SweepResult:
     """A finished results folder, as `run_sweep` would have returned it."""
-    manifest = read_json(out / MANIFEST_FILE) or {}
+    manifest = read_json_or_none(out / MANIFEST_FILE) or {}
     summary = pd.read_csv(out / SWEEP_SUMMARY_FILE)
     sens_file = out / SENSITIVITY_FILE
     sensitivity = pd.read_csv(sens_file) if sens_file.exists() else None

@@ -72,6 +72,39 @@ def remove_path(path: Path) -> None:
             path.unlink()
 
 
+class ResultsFileError(Exception):
+    """A results (or borders) file that is missing or cannot be read; names the file."""
+
+    def __init__(self, path: Path | str, message: str) -> None:
+        self.path = Path(path)
+        self.message = message
+        super().__init__(f"{self.path}: {message}")
+
+
+def read_json(path: Path) -> dict:
+    """Read a JSON object, turning every failure into a ResultsFileError naming the file."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ResultsFileError(path, "missing") from None
+    except json.JSONDecodeError as err:
+        raise ResultsFileError(path, f"not valid JSON (line {err.lineno}: {err.msg})") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ResultsFileError(path, f"cannot read: {err}") from None
+    if not isinstance(data, dict):
+        raise ResultsFileError(path, "expected a JSON object")
+    return data
+
+
+def read_json_or_none(path: Path) -> dict | None:
+    """``read_json``, or None when the file is missing or unreadable: for telling what wrote a
+    folder, where a damaged file is no error."""
+    try:
+        return read_json(path)
+    except ResultsFileError:
+        return None
+
+
 def default_out(name: str) -> Path:
     """The results folder a command writes when no --out is given: results/<name>/."""
     return Path("results") / name

@@ -4,7 +4,6 @@ turns every failure into a ResultsFileError that names the file (so bad input dr
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.path import Path as MplPath
 
+from sim.results.files import ResultsFileError, read_json, read_json_or_none
 from sim.vocab import (
     CLASSES,
     MANIFEST_FILE,
@@ -26,30 +26,6 @@ from sim.vocab import (
 )
 
 
-class ResultsFileError(Exception):
-    """A results (or borders) file that is missing or cannot be read; names the file."""
-
-    def __init__(self, path: Path | str, message: str) -> None:
-        self.path = Path(path)
-        self.message = message
-        super().__init__(f"{self.path}: {message}")
-
-
-def read_json(path: Path) -> dict:
-    """Read a JSON object, turning every failure into a ResultsFileError naming the file."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ResultsFileError(path, "missing") from None
-    except json.JSONDecodeError as err:
-        raise ResultsFileError(path, f"not valid JSON (line {err.lineno}: {err.msg})") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ResultsFileError(path, f"cannot read: {err}") from None
-    if not isinstance(data, dict):
-        raise ResultsFileError(path, "expected a JSON object")
-    return data
-
-
 def read_optional_json(path: Path) -> dict | None:
     """``read_json`` for a file a folder may lack: None when it is not there."""
     return read_json(path) if path.exists() else None
@@ -58,10 +34,7 @@ def read_optional_json(path: Path) -> dict | None:
 def readable_manifest(folder: Path) -> dict | None:
     """The folder's manifest.json, or None when it is missing or unreadable: for recognising
     what wrote a folder, where a bad manifest is no error."""
-    try:
-        return read_json(folder / MANIFEST_FILE)
-    except ResultsFileError:
-        return None
+    return read_json_or_none(folder / MANIFEST_FILE)
 
 
 def experiment_name(manifest: Mapping[str, Any] | None) -> str | None:

@@ -15,7 +15,8 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from sim.viz.readers import ResultsFileError, read_borders
+from sim.results.files import ResultsFileError
+from sim.viz.readers import read_borders
 from sim.viz.style import DEFAULT_DPI, FORMATS, PlotOptions, save_figure, styled
 from sim.vocab import FIGURES_DIR, RUNS_FILE, SUMMARY_FILE, SWEEP_SUMMARY_FILE
 

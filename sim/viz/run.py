@@ -14,7 +14,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from sim.viz.readers import ResultsFileError, RunResults, read_run
+from sim.results.files import ResultsFileError
+from sim.viz.readers import RunResults, read_run
 from sim.viz.registry import register_kind
 from sim.viz.style import (
     CLASS_COLOURS,
