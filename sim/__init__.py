@@ -7,6 +7,11 @@ The Python API the command line wraps::
     runs = run_replications(scenario, 200, seed=1)        # tidy table, one row per night
     result = NightModel(scenario, seed=1).run()           # one night
 
+and the library function behind each command: `run_scenario` (salvo run), `prepare_experiment`
++ `run_sweep` (salvo sweep), `prepare_campaign` + `run_campaigns` (salvo campaign),
+`plot_results` (salvo plot), `write_report` (salvo report), `calibrate_file` (salvo
+calibrate), `validate_file` (salvo validate).
+
 The names are loaded on first use (PEP 562), so ``import sim`` and commands that never
 simulate (``salvo --help``, ``salvo check``) do not import Mesa, pandas or scipy.
 """
@@ -32,24 +37,58 @@ _API: dict[str, str] = {
     "Scenario": "sim.spec.scenario",
     "load_catalog": "sim.spec.scenario",
     "load_scenario": "sim.spec.scenario",
+    "load_campaign": "sim.spec.campaign",
+    "run_campaign": "sim.campaign.model",
+    "run_scenario": "sim.experiments.runs",
+    "prepare_experiment": "sim.spec.experiment",
+    "run_sweep": "sim.experiments.sweep",
+    "prepare_campaign": "sim.experiments.campaigns",
+    "run_campaigns": "sim.experiments.campaigns",
+    "plot_results": "sim.viz.registry",
+    "write_report": "sim.viz.report",
+    "calibrate_file": "sim.analysis.calibrate.runs",
+    "validate_file": "sim.analysis.calibrate.runs",
 }
+
+# public names that their module defines under another name
+_DEFINED_AS: dict[str, str] = {"prepare_experiment": "prepare"}
 
 __all__ = [
     "NightModel",
     "NightResult",
     "Scenario",
     "__version__",
+    "calibrate_file",
+    "load_campaign",
     "load_catalog",
     "load_scenario",
+    "plot_results",
+    "prepare_campaign",
+    "prepare_experiment",
     "replication_rng",
+    "run_campaign",
+    "run_campaigns",
     "run_night",
     "run_replications",
+    "run_scenario",
+    "run_sweep",
+    "validate_file",
+    "write_report",
 ]
 
 if TYPE_CHECKING:
+    from sim.analysis.calibrate.runs import calibrate_file, validate_file
+    from sim.campaign.model import run_campaign
+    from sim.experiments.campaigns import prepare_campaign, run_campaigns
     from sim.experiments.replications import replication_rng, run_replications
+    from sim.experiments.runs import run_scenario
+    from sim.experiments.sweep import run_sweep
     from sim.night.model import NightModel, NightResult, run_night
+    from sim.spec.campaign import load_campaign
+    from sim.spec.experiment import prepare as prepare_experiment
     from sim.spec.scenario import Scenario, load_catalog, load_scenario
+    from sim.viz.registry import plot_results
+    from sim.viz.report import write_report
 
 
 def __getattr__(name: str) -> Any:
@@ -57,7 +96,7 @@ def __getattr__(name: str) -> Any:
     module = _API.get(name)
     if module is None:
         raise AttributeError(f"module 'sim' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(importlib.import_module(module), _DEFINED_AS.get(name, name))
     globals()[name] = value
     return value
 

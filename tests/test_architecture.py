@@ -206,3 +206,19 @@ def test_commands_that_never_simulate_start_light(argv: list[str]) -> None:
     status, heavy = done.stdout.split(" ")
     assert status == "0"
     assert heavy.strip() == "", f"salvo {' '.join(argv)} imported {heavy.strip()}"
+
+
+def test_the_public_api_resolves_lazily() -> None:
+    code = (
+        "import sys\n"
+        "import sim\n"
+        f"heavy = [m for m in {HEAVY!r} if m in sys.modules]\n"
+        "names = [n for n in sim.__all__ if getattr(sim, n, None) is None]\n"
+        "print(','.join(heavy) + '|' + ','.join(names))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    heavy, missing = done.stdout.strip().split("|")
+    assert heavy == "", f"import sim imported {heavy}"
+    assert missing == "", f"sim.__all__ names that do not resolve: {missing}"
