@@ -8,6 +8,7 @@ committed scenarios/calibrated.yaml against the reference night.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 import yaml
 from helpers import night_row, write_nights_csv
 
+from sim.analysis.baselines import QuarterlyRateBaseline
 from sim.analysis.calibrate.builder import (
     NightRow,
     build_night,
@@ -35,6 +37,7 @@ from sim.analysis.calibrate.posture import (
     quarter_midpoint,
     with_parameters,
 )
+from sim.analysis.calibrate.runs import calibrate_file, validate_file
 from sim.analysis.calibrate.schema import (
     DEFAULT_PARAMETERS,
     DEFAULT_POSTURE,
@@ -51,8 +54,8 @@ from sim.analysis.calibrate.schema import (
 from sim.analysis.calibrate.simulate import predict_nights, replication_counts, simulate_spec
 from sim.analysis.calibrate.validate import validate_nights
 from sim.cli.app import main
-from sim.spec.observed import REQUIRED_COLUMNS, load_nights
-from sim.spec.yamlio import InputError
+from sim.spec.observed import REQUIRED_COLUMNS, load_nights, nights_between
+from sim.spec.yamlio import InputError, OptionError
 
 ROOT = Path(__file__).resolve().parents[1]
 CALIBRATION_DATA = ROOT.parent / "shared" / "data" / "nights-calibration.csv"
@@ -416,6 +419,74 @@ def _synthetic_csv(tmp_path, calibration, rows, seed):
         [night_row(str(r.date.date()), drone_launched=r.launched["drone"],
               drone_destroyed=r.intercepted["drone"]) for r in observed],
     )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- forecast windows
+
+
+def test_nights_between_keeps_since_and_drops_until(tmp_path):
+    csv = write_nights_csv(
+        tmp_path,
+        [night_row(d, drone_launched=40, drone_destroyed=30)
+         for d in ("2025-09-30", "2025-10-01", "2025-10-15", "2025-11-01")],
+    )  # fmt: skip
+    nights = load_nights(csv)
+    kept = nights_between(nights, dt.date(2025, 10, 1), dt.date(2025, 11, 1))
+    assert [d.isoformat() for d in kept["date"].dt.date] == ["2025-10-01", "2025-10-15"]
+    assert len(nights_between(nights, until=dt.date(2025, 10, 1))) == 1
+    assert len(nights_between(nights, since=dt.date(2025, 11, 1))) == 1
+    with pytest.raises(OptionError, match="no nights from the start until 2025-09-01"):
+        nights_between(nights, until=dt.date(2025, 9, 1))
+
+
+def test_calibrate_until_fits_only_the_nights_before_the_date(tiny, tmp_path):
+    calibration, path = tiny
+    csv = _synthetic_csv(tmp_path, calibration, _rows(12, seed=5), seed=99)  # 1-12 Oct 2025
+    out = tmp_path / "until.yaml"
+    result = calibrate_file(
+        csv, out, start=path, params="ew@2025Q4=0:0.8", until=dt.date(2025, 10, 7),
+        emulator_replications=1, workers=1, errors=False,
+    )  # fmt: skip
+    fit = load_calibration(out).fit
+    assert fit is not None and result.nights == 6 == fit.nights
+    assert fit.dates == [f"2025-10-0{d}" for d in range(1, 7)]
+    assert fit.until == "2025-10-07" and fit.since is None
+    assert "until: '2025-10-07'" in out.read_text() and "since:" not in out.read_text()
+    later = calibrate_file(
+        csv, tmp_path / "since.yaml", start=path, params="ew@2025Q4=0:0.8",
+        since=dt.date(2025, 10, 7), emulator_replications=1, workers=1, errors=False,
+    )  # fmt: skip
+    assert later.calibration.fit.dates[0] == "2025-10-07" and len(later.calibration.fit.dates) == 6
+
+
+def test_validate_from_scores_later_nights_against_a_baseline_of_earlier_ones(tiny, tmp_path):
+    calibration, path = tiny
+    csv = _synthetic_csv(tmp_path, calibration, _rows(12, seed=7), seed=98)
+    since = dt.date(2025, 10, 7)
+    result = validate_file(csv, path, tmp_path / "v", since=since, replications=10, workers=1)
+    table = result.result.table
+    assert result.nights == 6 and list(table["date"]) == [f"2025-10-{d:02d}" for d in range(7, 13)]
+    assert (
+        result.scores["since"] == "2025-10-07" and "before 2025-10-07" in result.scores["fit_data"]
+    )
+    nights = load_nights(csv)
+    expected = QuarterlyRateBaseline.fit(nights_between(nights, until=since)).predict(
+        nights_between(nights, since=since)
+    )
+    np.testing.assert_allclose(table["baseline_p95.drone"], expected["p95.drone"].round(2))
+
+
+def test_an_empty_window_is_bad_input_and_writes_nothing(tiny, tmp_path, capsys):
+    calibration, _ = tiny
+    csv = _synthetic_csv(tmp_path, calibration, _rows(4, seed=5), seed=99)
+    out = tmp_path / "never.yaml"
+    assert main(["calibrate", str(csv), "--until", "2020-01-01", "--out", str(out)]) == 2
+    assert "no nights from the start until 2020-01-01" in capsys.readouterr().err
+    assert not out.exists()
+    with pytest.raises(SystemExit) as stop:
+        main(["validate", str(csv), "--from", "2025-13-01"])
+    assert stop.value.code == 2
+    assert "expected a date such as 2025-10-01" in capsys.readouterr().err
 
 
 def test_cli_validate_writes_scores(tiny, tmp_path, capsys):

@@ -212,6 +212,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         emulator_replications=args.emulator_replications,
         criterion=args.criterion,
         errors=not args.no_errors,
+        since=args.since,
+        until=args.until,
         force=args.force,
         progress=not args.quiet,
     )
@@ -244,6 +246,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         cv=args.cv,
         params=args.params,
         criterion=args.criterion,
+        since=args.since,
+        until=args.until,
         force=args.force,
         progress=not (args.quiet or args.json),
     )
@@ -252,6 +256,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(json.dumps({k: v for k, v in scores.items() if k != "folds"}, indent=2))
         return EXIT_OK
     what = f"{args.cv}-fold cross-validation" if args.cv else "in-sample"
+    if args.since or args.until:
+        what += f", nights from {args.since or 'the start'} until {args.until or 'the end'}"
     print(
         f"{Path(args.scenario)} on {result.nights} nights ({what}, {args.replications} "
         f"replications per night, seed {args.seed})"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 
 
 def positive_int(text: str) -> int:
@@ -25,6 +26,16 @@ def seed(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
     return value
+
+
+def iso_date(text: str) -> dt.date:
+    """argparse type: a date such as 2025-10-01."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a date such as 2025-10-01, got '{text}'"
+        ) from None
 
 
 # -w of the commands that can run on Dask

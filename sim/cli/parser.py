@@ -15,6 +15,7 @@ from sim.cli.options import (
     WORKERS_HELP,
     add_executor_options,
     add_replication_options,
+    iso_date,
     positive_int,
     seed,
 )
@@ -247,6 +248,15 @@ def add_calibrate(sub: argparse._SubParsersAction) -> None:
         help="how the drone block is scored: its likelihood, or the weighted interval score of "
         f"the 5/50/95 %% quantiles (default: {DEFAULT_CRITERION}; missiles: likelihood)",
     )  # fmt: skip
+    cal.add_argument(
+        "--since", type=iso_date, default=None, metavar="DATE",
+        help="fit only the nights dated DATE or later",
+    )  # fmt: skip
+    cal.add_argument(
+        "--until", type=iso_date, default=None, metavar="DATE",
+        help="fit only the nights before DATE (a forecast from DATE on: the calibration sees "
+        "nothing from DATE on)",
+    )  # fmt: skip
     cal.add_argument("--no-errors", action="store_true", help="skip the standard errors (Hessian)")
     cal.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     cal.set_defaults(func=commands.cmd_calibrate)
@@ -272,6 +282,15 @@ def add_validate(sub: argparse._SubParsersAction) -> None:
         help="replications per night (default: 100)",
     )  # fmt: skip
     val.add_argument("--seed", type=seed, default=1, help="base seed (default: 1)")
+    val.add_argument(
+        "--from", dest="since", type=iso_date, default=None, metavar="DATE",
+        help="score only the nights dated DATE or later (a forecast); the baseline is then "
+        "fitted on the nights before DATE unless --fit-data is given",
+    )  # fmt: skip
+    val.add_argument(
+        "--until", type=iso_date, default=None, metavar="DATE",
+        help="score only the nights before DATE",
+    )  # fmt: skip
     val.add_argument(
         "--fit-data", default=None, metavar="PATH",
         help="nights the baseline is fitted on (default: NIGHTS; with --cv the training folds)",

@@ -15,12 +15,13 @@ split parts add up to the mixed counts exactly.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from sim.spec.yamlio import ErrorLine, InputError
+from sim.spec.yamlio import ErrorLine, InputError, OptionError
 
 OBSERVED_CLASSES: tuple[str, ...] = ("drone", "cruise", "ballistic", "hypersonic")
 RAW_CLASSES: tuple[str, ...] = (*OBSERVED_CLASSES, "missile_mixed")
@@ -126,3 +127,28 @@ def _tidy(raw: pd.DataFrame) -> pd.DataFrame:
     out["intercepted.total"] = out[[f"intercepted.{c}" for c in OBSERVED_CLASSES]].sum(axis=1)
     out["mixed_missiles"] = mixed_launched
     return out.reset_index(drop=True)
+
+
+def nights_between(
+    nights: pd.DataFrame,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    *,
+    what: str = "nights",
+) -> pd.DataFrame:
+    """The nights dated `since` (inclusive) to `until` (exclusive); either bound may be open.
+
+    Raises OptionError when no night is left, naming the window, so a fit or a score is never
+    silently made on nothing.
+    """
+    dates = nights["date"].dt.date
+    keep = np.ones(len(nights), dtype=bool)
+    if since is not None:
+        keep &= (dates >= since).to_numpy()
+    if until is not None:
+        keep &= (dates < until).to_numpy()
+    if not keep.any():
+        window = f"from {since or 'the start'} until {until or 'the end'}"
+        raise OptionError(f"no {what} {window} (the file has {nights['date'].min().date()} to "
+                          f"{nights['date'].max().date()})")  # fmt: skip
+    return nights[keep].reset_index(drop=True)

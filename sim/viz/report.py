@@ -641,7 +641,8 @@ def write_report(
 ) -> list[Path]:
     """Write report.md and report.html into the results folder; return their paths.
 
-    Raises ``sim.results.files.ResultsFileError`` (naming the file) for missing or unreadable inputs.
+    Raises ``sim.results.files.ResultsFileError`` (naming the file) for missing or unreadable
+    inputs.
     """
     folder = Path(folder)
     report = build_report(folder, borders=borders, dpi=dpi)

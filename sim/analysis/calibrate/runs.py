@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from collections.abc import Mapping
@@ -27,7 +28,7 @@ from sim.analysis.calibrate.schema import (
 from sim.analysis.calibrate.validate import ValidationResult, validate_nights
 from sim.results.files import ResultsExistError, default_out
 from sim.results.manifest import file_sha256
-from sim.spec.observed import SCORED, load_nights
+from sim.spec.observed import SCORED, load_nights, nights_between
 from sim.spec.yamlio import OptionError
 
 CALIBRATION_HEADER = (
@@ -88,11 +89,14 @@ def calibrate_file(
     emulator_replications: int = 8,
     criterion: str = DEFAULT_CRITERION,
     errors: bool = True,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
     force: bool = False,
     progress: bool = False,
 ) -> CalibrateResult:
     """Fit the free parameters (`params`, see `parse_params`; default all) to the nights CSV
-    and write the calibration file `out`.
+    and write the calibration file `out`; with `since` / `until` only the nights dated from
+    `since` and before `until` (a forecast fits on the nights before its first date).
 
     Starts from the calibration file `start` (default: the built-in defaults on `template`).
     The emulator runs on `workers` local processes (default: all cores) or a Dask cluster at
@@ -101,7 +105,7 @@ def calibrate_file(
     """
     from sim.experiments.executors import default_workers
 
-    rows = night_rows(load_nights(nights_path))
+    rows = night_rows(nights_between(load_nights(nights_path), since, until))
     out = Path(out)
     if out.exists() and not force:
         raise ResultsExistError(out)
@@ -125,10 +129,17 @@ def calibrate_file(
         first, rows, free, emulator, seed=seed, progress=progress, data=str(nights_path),
         errors=errors, criterion=criterion,
     )  # fmt: skip
+    window = {
+        "since": since.isoformat() if since else None,
+        "until": until.isoformat() if until else None,
+    }
     calibration = fit.calibration.model_copy(
         update={
             "description": f"Calibrated by `salvo calibrate {Path(nights_path).name}` on "
             f"{len(rows)} nights ({rows[0].date.date()} to {rows[-1].date.date()}).",
+            "fit": fit.calibration.fit.model_copy(update=window)
+            if fit.calibration.fit is not None
+            else None,
         }
     )
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -162,6 +173,8 @@ def validate_file(
     cv: int | None = None,
     params: str | None = None,
     criterion: str = DEFAULT_CRITERION,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
     force: bool = False,
     progress: bool = False,
 ) -> ValidateResult:
@@ -169,14 +182,24 @@ def validate_file(
     the observed counts and the baseline (`validate_nights`); write validation.csv and
     validation.json to `out` (default: results/validate-<nights file name>/).
 
+    `since` / `until` score only the nights dated from `since` and before `until`; with
+    `since` and no `fit_data` the baseline is fitted on the file's nights before `since`, so
+    that a forecast is scored against a baseline that saw no more than the model did.
+
     With `cv=K` the folds are refitted from the default starting values on the calibration's
     builder (never from a fit that saw them). Bad input raises `InputError` or `OptionError`,
     an existing `out` without `force` `ResultsExistError`.
     """
     from sim.experiments.executors import default_workers
 
-    nights = load_nights(nights_path)
-    fit_nights = load_nights(fit_data) if fit_data else None
+    every_night = load_nights(nights_path)
+    nights = nights_between(every_night, since, until)
+    if fit_data:
+        fit_nights = load_nights(fit_data)
+    elif since is not None:
+        fit_nights = nights_between(every_night, None, since, what="nights to fit the baseline")
+    else:
+        fit_nights = None
     calibration = load_calibration(calibration_path)
     out = Path(out) if out else default_out(f"validate-{Path(nights_path).stem}")
     if out.exists() and not force:
@@ -204,7 +227,17 @@ def validate_file(
         "scenario": str(calibration_path),
         "data": str(nights_path),
         "data_sha256": file_sha256(nights_path),
-        "fit_data": str(fit_data or nights_path) if not cv else "training folds",
+        "fit_data": (
+            "training folds"
+            if cv
+            else str(fit_data)
+            if fit_data
+            else f"{nights_path} before {since}"
+            if since
+            else str(nights_path)
+        ),
+        "since": since.isoformat() if since else None,
+        "until": until.isoformat() if until else None,
         "cv": cv,
         "criterion": criterion if cv else None,
         "folds": result.fits,

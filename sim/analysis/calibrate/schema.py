@@ -155,6 +155,12 @@ class Fit(_Strict):
     sha256: str = Field(description="Its SHA-256.")
     nights: int = Field(description="Nights used.")
     dates: list[str] = Field(description="Dates of the nights used.")
+    since: str | None = Field(
+        default=None, description="Only nights from this date on were fitted (`--since`)."
+    )
+    until: str | None = Field(
+        default=None, description="Only nights before this date were fitted (`--until`)."
+    )
     objective: float = Field(description="Negative log-likelihood plus priors at the optimum.")
     method: str = Field(description="Optimiser and emulator settings.")
     evaluations: int = Field(description="Objective evaluations.")
@@ -374,6 +380,9 @@ def save_calibration(calibration: Calibration, path: str | Path, header: str = "
     """Write a calibration file; the template path is written relative to the file."""
     path = Path(path)
     data = calibration.model_dump(mode="json")
+    for window in ("since", "until"):  # optional provenance: written only when set
+        if data.get("fit") and data["fit"].get(window) is None:
+            data["fit"].pop(window, None)
     template = Path(calibration.template).resolve()
     try:
         data["template"] = str(template.relative_to(path.resolve().parent))
