@@ -54,6 +54,7 @@ MANIFEST_FILE = "manifest.json"  # inputs, hashes, versions, seeds
 PARAMETERS_FILE = "parameters.csv"  # a sweep's design points
 SENSITIVITY_FILE = "sensitivity.csv"  # Sobol' indices
 NIGHTS_FILE = "nights.parquet"  # a campaign's nights: replication x day
+HINDCAST_FILE = "hindcast.csv"  # a campaign against the observed months (--observed)
 CHUNKS_DIR = ".chunks"  # finished replications of a resumable run
 STATE_FILE = "state.json"  # under CHUNKS_DIR: what the chunks belong to
 FIGURES_DIR = "figures"

@@ -15,15 +15,12 @@ from helpers import night_row, write_nights_csv
 
 from sim.analysis.attacker import (
     CLASSES,
-    MonthCount,
-    MonthCounts,
-    _cadence,
     fit_attacker,
+    fit_cadence,
     mass_probability,
-    read_month_counts,
     sample_nights,
 )
-from sim.spec.observed import load_nights
+from sim.spec.observed import MonthCount, MonthCounts, load_nights, read_month_counts
 from sim.spec.yamlio import InputError
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -267,7 +264,7 @@ def test_cadence_tells_regular_from_independent():
     independent = rng.random(len(days)) < 0.2
     keep = rng.random(len(days)) < 0.7
     for is_mass, regular_expected in ((regular, True), (independent, False)):
-        result = _cadence(
+        result = fit_cadence(
             days[keep].reset_index(drop=True), is_mass[keep], quarters[keep], "quarter",
             lambda first, last: 0.7, 500, 0,
         )  # fmt: skip

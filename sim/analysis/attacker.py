@@ -55,13 +55,9 @@ launch rate of the last `FORECAST_MONTHS` months and draws a fresh month effect 
 
 from __future__ import annotations
 
-import calendar
-import csv
 import dataclasses
 import datetime as dt
-import hashlib
 import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import product
@@ -72,8 +68,13 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
-from sim.spec.observed import OBSERVED_CLASSES
-from sim.spec.yamlio import ErrorLine, InputError
+from sim.results.manifest import file_sha256
+from sim.spec.observed import (
+    MIN_THREATS,
+    OBSERVED_CLASSES,
+    MonthCounts,
+    days_in_month,
+)
 
 __all__ = [
     "CLASSES",
@@ -83,19 +84,16 @@ __all__ = [
     "AttackerFit",
     "CadenceFit",
     "CompositionFit",
-    "MonthCount",
-    "MonthCounts",
     "MonthFit",
     "MonthSize",
     "QuarterComposition",
     "SizeFit",
     "fit_attacker",
     "mass_probability",
-    "read_month_counts",
     "sample_nights",
 ]
 
-THRESHOLD = 30
+THRESHOLD = MIN_THREATS  # a night of the record
 CLASSES: tuple[str, ...] = OBSERVED_CLASSES  # drone (with decoys), cruise, ballistic, hypersonic
 COMPONENTS: tuple[str, ...] = ("ordinary", "mass")
 FAMILIES: tuple[str, ...] = ("lognormal", "gamma")
@@ -106,21 +104,6 @@ MONTH_EFFECTS: tuple[str, ...] = ("size", "share")
 GH_NODES = 11  # Gauss-Hermite nodes for the month effect
 MIN_RATIO = 3.0  # a mass night's typical size (component location) over an ordinary one's, at least
 _LOGIT_BOUND = 15.0
-_HEADING = re.compile(r"^##\s+full monthly counts", re.IGNORECASE)
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-
-
-def _sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _days_in(month: str) -> int:
-    year, mon = (int(x) for x in month.split("-"))
-    return calendar.monthrange(year, mon)[1]
 
 
 def _month_of(date: dt.date | pd.Timestamp) -> str:
@@ -141,223 +124,6 @@ def _r(x: float | None, digits: int = 6) -> float | None:
     if x is None or not math.isfinite(x):
         return None
     return float(f"{x:.{digits}g}")
-
-
-# =========================================================================== monthly counts
-
-
-@dataclass(frozen=True)
-class MonthCount:
-    """One month of the full record: nights with >= 30 threats and the threats on them."""
-
-    month: str  # YYYY-MM, by the date of the report
-    nights: int
-    threats: int
-    in_sample: int | None = None  # of those nights in the calibration CSV, if the file says
-    line: int | None = None  # where it was read
-
-
-@dataclass(frozen=True)
-class MonthCounts:
-    """The full monthly counts of one file, keyed by month (`YYYY-MM`)."""
-
-    source: str
-    sha256: str
-    months: dict[str, MonthCount]
-
-    def __contains__(self, month: object) -> bool:
-        return month in self.months
-
-    def __getitem__(self, month: str) -> MonthCount:
-        return self.months[month]
-
-    def __len__(self) -> int:
-        return len(self.months)
-
-
-def _whole(text: str) -> int:
-    """A whole number as written in a table: `1,656`, `1 656`, `1_656` or `1656`."""
-    cleaned = re.sub(r"[,_\s\u202f\u2009\u00a0]", "", text)
-    if not re.fullmatch(r"[+-]?\d+", cleaned):
-        raise ValueError(f"not a whole number: {text.strip()!r}")
-    return int(cleaned)
-
-
-def _check_row(
-    file: str, line: int, cells: dict[str, str], seen: dict[str, int], errors: list[ErrorLine]
-) -> MonthCount | None:
-    """Validate one row (`month`, `nights`, `threats`, optional `in_sample`) of either format."""
-    month = cells["month"].strip()
-    found = _MONTH.match(month)
-    if not found or not 1 <= int(found.group(2)) <= 12:
-        errors.append(
-            ErrorLine(file, line, "month", f"expected a month such as 2025-09, got {month!r}")
-        )
-        return None
-    if month in seen:
-        errors.append(
-            ErrorLine(file, line, "month", f"{month} is given twice (first on line {seen[month]})")
-        )
-        return None
-    seen[month] = line
-    values: dict[str, int | None] = {}
-    for column in ("nights", "threats", "in_sample"):
-        text = cells.get(column)
-        if text is None or (column == "in_sample" and not text.strip()):
-            values[column] = None
-            continue
-        try:
-            values[column] = _whole(text)
-        except ValueError as err:
-            errors.append(ErrorLine(file, line, column, str(err)))
-            return None
-        if values[column] < 0:  # type: ignore[operator]
-            errors.append(ErrorLine(file, line, column, f"{values[column]} is negative"))
-            return None
-    nights, threats, in_sample = values["nights"], values["threats"], values["in_sample"]
-    assert nights is not None and threats is not None
-    days = _days_in(month)
-    if nights > days:
-        errors.append(
-            ErrorLine(file, line, "nights", f"{nights} nights in {month}, which has {days} days")
-        )
-        return None
-    if threats < THRESHOLD * nights:
-        errors.append(
-            ErrorLine(
-                file, line, "threats",
-                f"{threats} threats on {nights} nights of at least {THRESHOLD} threats each "
-                f"(at least {THRESHOLD * nights})",
-            )
-        )  # fmt: skip
-        return None
-    if in_sample is not None and in_sample > nights:
-        errors.append(ErrorLine(file, line, "in_sample", f"{in_sample} sampled of {nights} nights"))
-        return None
-    return MonthCount(month, nights, threats, in_sample, line)
-
-
-def _read_csv_counts(
-    file: str, text: str
-) -> tuple[list[tuple[int, dict[str, str]]], list[ErrorLine]]:
-    rows = list(csv.reader(text.splitlines()))
-    if not rows:
-        return [], [
-            ErrorLine(file, None, "", "empty file: expected a header `month,nights,threats`")
-        ]
-    header = [name.strip().lower() for name in rows[0]]
-    missing = [c for c in ("month", "nights", "threats") if c not in header]
-    if missing:
-        return [], [ErrorLine(file, 1, c, "required column is missing") for c in missing]
-    out = []
-    errors = []
-    for line, row in enumerate(rows[1:], start=2):
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) != len(header):
-            errors.append(
-                ErrorLine(file, line, "", f"expected {len(header)} columns, got {len(row)}")
-            )
-            continue
-        out.append((line, dict(zip(header, row, strict=True))))
-    return out, errors
-
-
-def _table_cells(line: str) -> list[str]:
-    body = line.strip()
-    body = body[1:] if body.startswith("|") else body
-    body = body[:-1] if body.endswith("|") else body
-    return [cell.strip() for cell in body.split("|")]
-
-
-def _read_markdown_counts(
-    file: str, text: str
-) -> tuple[list[tuple[int, dict[str, str]]], list[ErrorLine]]:
-    lines = text.splitlines()
-    start = next((k for k, line in enumerate(lines) if _HEADING.match(line.strip())), None)
-    if start is None:
-        return [], [ErrorLine(file, None, "", "no '## Full monthly counts' section")]
-    header_at = None
-    for k in range(start + 1, len(lines)):
-        stripped = lines[k].strip()
-        if stripped.startswith("## "):
-            break
-        if stripped.startswith("|"):
-            header_at = k
-            break
-    if header_at is None:
-        where = ErrorLine(file, start + 1, "", "no table under '## Full monthly counts'")
-        return [], [where]
-    names = [cell.lower() for cell in _table_cells(lines[header_at])]
-    roles: dict[str, int] = {}
-    for k, name in enumerate(names):
-        if name == "month":
-            roles.setdefault("month", k)
-        elif "csv" in name or "sample" in name:
-            roles.setdefault("in_sample", k)
-        elif "nights" in name:
-            roles.setdefault("nights", k)
-        elif "threats" in name:
-            roles.setdefault("threats", k)
-    missing = [c for c in ("month", "nights", "threats") if c not in roles]
-    if missing:
-        return [], [
-            ErrorLine(file, header_at + 1, c, "no such column in the table's header")
-            for c in missing
-        ]
-    if header_at + 1 >= len(lines) or not re.fullmatch(
-        r"\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?", lines[header_at + 1].strip()
-    ):
-        return [], [ErrorLine(file, header_at + 2, "", "expected the table's |---| separator row")]
-    out, errors = [], []
-    for k in range(header_at + 2, len(lines)):
-        if not lines[k].strip().startswith("|"):
-            break
-        cells = _table_cells(lines[k])
-        if len(cells) != len(names):
-            errors.append(
-                ErrorLine(file, k + 1, "", f"expected {len(names)} cells, got {len(cells)}")
-            )
-            continue
-        out.append((k + 1, {role: cells[index] for role, index in roles.items()}))
-    if not out and not errors:
-        errors.append(ErrorLine(file, header_at + 1, "", "the table has no rows"))
-    return out, errors
-
-
-def read_month_counts(path: str | Path) -> MonthCounts:
-    """Read the full monthly counts of nights with >= 30 threats and the threats on them.
-
-    A `.csv` file has the header `month,nights,threats` (and optionally `in_sample`); any
-    other file is read as Markdown: the first table under the heading `## Full monthly counts`
-    (as in `../shared/data/README.md`), its columns found by their headers (`month`, one with
-    "nights", one with "threats", and one naming the CSV for the sampled nights). Thousands
-    separators are allowed. Raises InputError (`FILE:LINE: column: message`) on bad input: an
-    unreadable file, a missing section, table or column, a bad month, a repeated month, a
-    count that is not a whole number >= 0, more nights than days, fewer threats than 30 per
-    night, or more sampled nights than nights.
-    """
-    path = Path(path)
-    file = str(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as err:
-        message = getattr(err, "strerror", None) or str(err)
-        raise InputError.single(file, f"cannot read file: {message}") from None
-    reader = _read_csv_counts if path.suffix.lower() == ".csv" else _read_markdown_counts
-    rows, errors = reader(file, text)
-    seen: dict[str, int] = {}
-    months: dict[str, MonthCount] = {}
-    for line, cells in rows:
-        row = _check_row(file, line, cells, seen, errors)
-        if row is not None:
-            months[row.month] = row
-    if errors:
-        raise InputError(errors)
-    if not months:
-        raise InputError.single(file, "no months in the file")
-    ordered = dict(sorted(months.items()))
-    return MonthCounts(source=file, sha256=_sha256(path), months=ordered)
 
 
 # =========================================================================== size model
@@ -1020,7 +786,7 @@ def _gap_cv(days: np.ndarray) -> float:
     return float(gaps.std(ddof=1) / gaps.mean()) if len(gaps) > 1 and gaps.mean() > 0 else math.nan
 
 
-def _cadence(
+def fit_cadence(
     dates: pd.Series,
     is_mass: np.ndarray,
     groups: np.ndarray,
@@ -1212,7 +978,7 @@ class AttackerFit:
         fitted = self.month(month)
         if replay and fitted is not None and fitted.replay_mass_share is not None:
             return float(fitted.threats or 0)
-        return self.rate_per_day(month) * _days_in(month) * self.size_of(month).mean
+        return self.rate_per_day(month) * days_in_month(month) * self.size_of(month).mean
 
     def replay_of(self, month: str) -> tuple[float, float] | None:
         """(mass share, size scale) that replay a month of the record, or None."""
@@ -1481,7 +1247,7 @@ def fit_attacker(
         elif fraction is not None:
             month_end = first_day[m] + pd.offsets.MonthBegin(1)
             covered = (min(month_end, end_ts) - max(first_day[m], start_ts)).days
-            full_nights[m] = (n_in[m] / fraction * _days_in(m) / max(covered, 1), "scaled")
+            full_nights[m] = (n_in[m] / fraction * days_in_month(m) / max(covered, 1), "scaled")
         else:
             raise ValueError(f"{m} is not in the full monthly counts: give sampling_fraction")
 
@@ -1622,7 +1388,7 @@ def fit_attacker(
     month_fits = []
     for k, m in enumerate(months):
         nights_m, source = full_nights[m]
-        days = _days_in(m)
+        days = days_in_month(m)
         rate = nights_m / days
         rate_var = rate * (1 - min(rate, 1.0)) / days
         if source == "scaled" and fraction is not None:
@@ -1669,12 +1435,12 @@ def fit_attacker(
             return fraction
         return sum(n_in[m] for m in inside) / sum(counts[m].nights for m in inside)
 
-    cadence = _cadence(window["date"], post > 0.5, quarters, "quarter", fraction_of,
+    cadence = fit_cadence(window["date"], post > 0.5, quarters, "quarter", fraction_of,
                        permutations, seed)  # fmt: skip
 
     # ---------------------------------------------------------------- forecast, record
     tail = [m for m in months if complete[m]][-FORECAST_MONTHS:] or months[-FORECAST_MONTHS:]
-    forecast_rate = sum(full_nights[m][0] for m in tail) / sum(_days_in(m) for m in tail)
+    forecast_rate = sum(full_nights[m][0] for m in tail) / sum(days_in_month(m) for m in tail)
     forecast = {
         "rule": f"persistence: launch nights per day pooled over the last {len(tail)} months "
         f"of the window; sizes as `size.forecast` (parts drifting by month: the mean of their "
@@ -1706,7 +1472,7 @@ def fit_attacker(
     )  # fmt: skip
     return AttackerFit(
         data=str(data) if data is not None else None,
-        data_sha256=_sha256(data) if data is not None and Path(data).is_file() else None,
+        data_sha256=file_sha256(data) if data is not None and Path(data).is_file() else None,
         counts=month_counts.source if month_counts is not None else None,
         counts_sha256=month_counts.sha256 if month_counts is not None else None,
         start=str(start_ts.date()),

@@ -104,7 +104,26 @@ def cmd_campaign(args: argparse.Namespace) -> int:
 
     prepared = prepare_campaign(args.campaign, seed=args.seed, replications=args.replications)
     report = None if args.quiet else format_campaign
-    return run_resumable_command(args, ["campaign", args.campaign], prepared, run_campaigns, report)
+    if args.month_counts and not args.observed:
+        print("salvo campaign: --month-counts goes with --observed", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    compare = None
+    if args.observed:  # read and checked before anything runs
+        from sim.analysis.hindcast import check_observed_window, format_hindcast, hindcast
+        from sim.spec.observed import load_nights, read_month_counts
+
+        observed = load_nights(args.observed)
+        counts = read_month_counts(args.month_counts) if args.month_counts else None
+        calendar = prepared.campaign.calendar
+        check_observed_window(observed, calendar.start, calendar.days)
+
+        def compare(result: Any) -> str:
+            table = hindcast(result.out, observed, counts)
+            return format_hindcast(table) + f"wrote {result.out}/hindcast.csv"
+
+    return run_resumable_command(
+        args, ["campaign", args.campaign], prepared, run_campaigns, report, after=compare
+    )
 
 
 def run_resumable_command(
@@ -113,9 +132,12 @@ def run_resumable_command(
     prepared: Any,
     run: Callable[..., Any],
     report: Callable[[Any], str] | None,
+    *,
+    after: Callable[[Any], str] | None = None,
 ) -> int:
     """The body of `salvo sweep` and `salvo campaign`: run `prepared` into the results folder
-    with the executor options of `args`, print `report(result)` (if given) and the files."""
+    with the executor options of `args`, print `report(result)` (if given) and the files, then
+    `after(result)` (if given: more work on the finished folder, such as a hindcast)."""
     from sim.experiments.resumable import RunInterrupted
     from sim.results.files import default_out
 
@@ -141,6 +163,8 @@ def run_resumable_command(
     else:
         wall = time.perf_counter() - started
         print(f"wrote {out}/ ({', '.join(result.files)}) in {wall:.1f} s")
+    if after is not None:
+        print(after(result))
     return EXIT_OK
 
 

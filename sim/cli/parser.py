@@ -150,6 +150,18 @@ def add_campaign(sub: argparse._SubParsersAction) -> None:
         quiet_help="no progress on stderr and no summary on stdout (only the line naming the "
         "folder)",
     )
+    camp.add_argument(
+        "--observed", metavar="NIGHTS", default=None,
+        help="observed nights CSV: also compare the campaign month by month with the nights "
+        "of the same months (simulated median and 90 %% band against observed; written to "
+        "hindcast.csv, drawn by 'salvo plot')",
+    )  # fmt: skip
+    camp.add_argument(
+        "--month-counts", metavar="PATH", default=None,
+        help="with --observed: the full monthly counts of nights with >= 30 threats and the "
+        "threats on them (a CSV month,nights,threats, or a README with a '## Full monthly "
+        "counts' table such as ../shared/data/README.md), for the threats launched per month",
+    )  # fmt: skip
     camp.set_defaults(func=commands.cmd_campaign)
 
 

@@ -1,4 +1,5 @@
-"""Observed nights: read and check a nights CSV into a tidy table of counts per class.
+"""Observed nights: read and check a nights CSV into a tidy table of counts per class, and the
+full monthly counts of such nights (`read_month_counts`).
 
 The CSV format is the one of `../shared/data/nights-calibration.csv` (its README explains
 every column): per night, launched / destroyed / lost counts for the classes drone, cruise,
@@ -14,8 +15,12 @@ split parts add up to the mixed counts exactly.
 
 from __future__ import annotations
 
+import calendar
 import csv
 import datetime as dt
+import hashlib
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +28,8 @@ import pandas as pd
 
 from sim.spec.yamlio import ErrorLine, InputError, OptionError
 
+# a night of the record: at least this many drones and missiles (`../shared/data/README.md`)
+MIN_THREATS = 30
 OBSERVED_CLASSES: tuple[str, ...] = ("drone", "cruise", "ballistic", "hypersonic")
 RAW_CLASSES: tuple[str, ...] = (*OBSERVED_CLASSES, "missile_mixed")
 SCORED: tuple[str, ...] = ("total", *OBSERVED_CLASSES)
@@ -152,3 +159,231 @@ def nights_between(
         raise OptionError(f"no {what} {window} (the file has {nights['date'].min().date()} to "
                           f"{nights['date'].max().date()})")  # fmt: skip
     return nights[keep].reset_index(drop=True)
+
+
+def days_in_month(month: str) -> int:
+    """Days in a month given as YYYY-MM."""
+    year, mon = (int(x) for x in month.split("-"))
+    return calendar.monthrange(year, mon)[1]
+
+
+_HEADING = re.compile(r"^##\s+full monthly counts", re.IGNORECASE)
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+# --------------------------------------------------------------------------- monthly counts
+
+
+@dataclass(frozen=True)
+class MonthCount:
+    """One month of the full record: nights with >= 30 threats and the threats on them."""
+
+    month: str  # YYYY-MM, by the date of the report
+    nights: int
+    threats: int
+    in_sample: int | None = None  # of those nights in the calibration CSV, if the file says
+    line: int | None = None  # where it was read
+
+
+@dataclass(frozen=True)
+class MonthCounts:
+    """The full monthly counts of one file, keyed by month (`YYYY-MM`)."""
+
+    source: str
+    sha256: str
+    months: dict[str, MonthCount]
+
+    def __contains__(self, month: object) -> bool:
+        return month in self.months
+
+    def __getitem__(self, month: str) -> MonthCount:
+        return self.months[month]
+
+    def __len__(self) -> int:
+        return len(self.months)
+
+
+def _whole(text: str) -> int:
+    """A whole number as written in a table: `1,656`, `1 656`, `1_656` or `1656`."""
+    cleaned = re.sub(r"[,_\s\u202f\u2009\u00a0]", "", text)
+    if not re.fullmatch(r"[+-]?\d+", cleaned):
+        raise ValueError(f"not a whole number: {text.strip()!r}")
+    return int(cleaned)
+
+
+def _check_row(
+    file: str, line: int, cells: dict[str, str], seen: dict[str, int], errors: list[ErrorLine]
+) -> MonthCount | None:
+    """Validate one row (`month`, `nights`, `threats`, optional `in_sample`) of either format."""
+    month = cells["month"].strip()
+    found = _MONTH.match(month)
+    if not found or not 1 <= int(found.group(2)) <= 12:
+        errors.append(
+            ErrorLine(file, line, "month", f"expected a month such as 2025-09, got {month!r}")
+        )
+        return None
+    if month in seen:
+        errors.append(
+            ErrorLine(file, line, "month", f"{month} is given twice (first on line {seen[month]})")
+        )
+        return None
+    seen[month] = line
+    values: dict[str, int | None] = {}
+    for column in ("nights", "threats", "in_sample"):
+        text = cells.get(column)
+        if text is None or (column == "in_sample" and not text.strip()):
+            values[column] = None
+            continue
+        try:
+            values[column] = _whole(text)
+        except ValueError as err:
+            errors.append(ErrorLine(file, line, column, str(err)))
+            return None
+        if values[column] < 0:  # type: ignore[operator]
+            errors.append(ErrorLine(file, line, column, f"{values[column]} is negative"))
+            return None
+    nights, threats, in_sample = values["nights"], values["threats"], values["in_sample"]
+    assert nights is not None and threats is not None
+    days = days_in_month(month)
+    if nights > days:
+        errors.append(
+            ErrorLine(file, line, "nights", f"{nights} nights in {month}, which has {days} days")
+        )
+        return None
+    if threats < MIN_THREATS * nights:
+        errors.append(
+            ErrorLine(
+                file, line, "threats",
+                f"{threats} threats on {nights} nights of at least {MIN_THREATS} threats each "
+                f"(at least {MIN_THREATS * nights})",
+            )
+        )  # fmt: skip
+        return None
+    if in_sample is not None and in_sample > nights:
+        errors.append(ErrorLine(file, line, "in_sample", f"{in_sample} sampled of {nights} nights"))
+        return None
+    return MonthCount(month, nights, threats, in_sample, line)
+
+
+def _read_csv_counts(
+    file: str, text: str
+) -> tuple[list[tuple[int, dict[str, str]]], list[ErrorLine]]:
+    rows = list(csv.reader(text.splitlines()))
+    if not rows:
+        return [], [
+            ErrorLine(file, None, "", "empty file: expected a header `month,nights,threats`")
+        ]
+    header = [name.strip().lower() for name in rows[0]]
+    missing = [c for c in ("month", "nights", "threats") if c not in header]
+    if missing:
+        return [], [ErrorLine(file, 1, c, "required column is missing") for c in missing]
+    out = []
+    errors = []
+    for line, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            errors.append(
+                ErrorLine(file, line, "", f"expected {len(header)} columns, got {len(row)}")
+            )
+            continue
+        out.append((line, dict(zip(header, row, strict=True))))
+    return out, errors
+
+
+def _table_cells(line: str) -> list[str]:
+    body = line.strip()
+    body = body[1:] if body.startswith("|") else body
+    body = body[:-1] if body.endswith("|") else body
+    return [cell.strip() for cell in body.split("|")]
+
+
+def _read_markdown_counts(
+    file: str, text: str
+) -> tuple[list[tuple[int, dict[str, str]]], list[ErrorLine]]:
+    lines = text.splitlines()
+    start = next((k for k, line in enumerate(lines) if _HEADING.match(line.strip())), None)
+    if start is None:
+        return [], [ErrorLine(file, None, "", "no '## Full monthly counts' section")]
+    header_at = None
+    for k in range(start + 1, len(lines)):
+        stripped = lines[k].strip()
+        if stripped.startswith("## "):
+            break
+        if stripped.startswith("|"):
+            header_at = k
+            break
+    if header_at is None:
+        where = ErrorLine(file, start + 1, "", "no table under '## Full monthly counts'")
+        return [], [where]
+    names = [cell.lower() for cell in _table_cells(lines[header_at])]
+    roles: dict[str, int] = {}
+    for k, name in enumerate(names):
+        if name == "month":
+            roles.setdefault("month", k)
+        elif "csv" in name or "sample" in name:
+            roles.setdefault("in_sample", k)
+        elif "nights" in name:
+            roles.setdefault("nights", k)
+        elif "threats" in name:
+            roles.setdefault("threats", k)
+    missing = [c for c in ("month", "nights", "threats") if c not in roles]
+    if missing:
+        return [], [
+            ErrorLine(file, header_at + 1, c, "no such column in the table's header")
+            for c in missing
+        ]
+    if header_at + 1 >= len(lines) or not re.fullmatch(
+        r"\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?", lines[header_at + 1].strip()
+    ):
+        return [], [ErrorLine(file, header_at + 2, "", "expected the table's |---| separator row")]
+    out, errors = [], []
+    for k in range(header_at + 2, len(lines)):
+        if not lines[k].strip().startswith("|"):
+            break
+        cells = _table_cells(lines[k])
+        if len(cells) != len(names):
+            errors.append(
+                ErrorLine(file, k + 1, "", f"expected {len(names)} cells, got {len(cells)}")
+            )
+            continue
+        out.append((k + 1, {role: cells[index] for role, index in roles.items()}))
+    if not out and not errors:
+        errors.append(ErrorLine(file, header_at + 1, "", "the table has no rows"))
+    return out, errors
+
+
+def read_month_counts(path: str | Path) -> MonthCounts:
+    """Read the full monthly counts of nights with >= 30 threats and the threats on them.
+
+    A `.csv` file has the header `month,nights,threats` (and optionally `in_sample`); any
+    other file is read as Markdown: the first table under the heading `## Full monthly counts`
+    (as in `../shared/data/README.md`), its columns found by their headers (`month`, one with
+    "nights", one with "threats", and one naming the CSV for the sampled nights). Thousands
+    separators are allowed. Raises InputError (`FILE:LINE: column: message`) on bad input: an
+    unreadable file, a missing section, table or column, a bad month, a repeated month, a
+    count that is not a whole number >= 0, more nights than days, fewer threats than 30 per
+    night, or more sampled nights than nights.
+    """
+    path = Path(path)
+    file = str(path)
+    try:
+        raw = path.read_bytes()
+        text = raw.decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError) as err:
+        message = getattr(err, "strerror", None) or str(err)
+        raise InputError.single(file, f"cannot read file: {message}") from None
+    reader = _read_csv_counts if path.suffix.lower() == ".csv" else _read_markdown_counts
+    rows, errors = reader(file, text)
+    seen: dict[str, int] = {}
+    months: dict[str, MonthCount] = {}
+    for line, cells in rows:
+        row = _check_row(file, line, cells, seen, errors)
+        if row is not None:
+            months[row.month] = row
+    if errors:
+        raise InputError(errors)
+    if not months:
+        raise InputError.single(file, "no months in the file")
+    ordered = dict(sorted(months.items()))
+    return MonthCounts(source=file, sha256=hashlib.sha256(raw).hexdigest(), months=ordered)

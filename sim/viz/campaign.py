@@ -22,6 +22,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 from sim.viz.readers import (
     ResultsFileError,
     input_stem,
+    read_csv,
     read_optional_json,
     read_parquet,
     readable_manifest,
@@ -37,7 +38,7 @@ from sim.viz.style import (
     titles,
     type_colour,
 )
-from sim.vocab import MANIFEST_FILE, NIGHTS_FILE, RUNS_FILE, SUMMARY_FILE
+from sim.vocab import HINDCAST_FILE, MANIFEST_FILE, NIGHTS_FILE, RUNS_FILE, SUMMARY_FILE
 
 NIGHT_COLUMNS: tuple[str, ...] = (
     "replication",
@@ -61,6 +62,14 @@ FIGURE_NAMES = (
     "campaign-cost-exchange",
     "campaign-ran-out",
 )
+HINDCAST_FIGURE = "campaign-hindcast"  # with hindcast.csv ('salvo campaign --observed')
+HINDCAST_COLUMNS = ("month", "metric", "p05", "p50", "p95", "observed", "inside")
+HINDCAST_PANELS = (
+    ("drone_rate", "Drones incl. decoys: intercept rate", 100.0),
+    ("missile_rate", "Missiles (cruise, ballistic, hypersonic): intercept rate", 100.0),
+    ("ballistic_rate", "Ballistic missiles: intercept rate", 100.0),
+    ("threats", "Threats launched on nights with at least 30", 1.0),
+)
 
 
 # --------------------------------------------------------------------------- reading
@@ -75,6 +84,7 @@ class CampaignResults:
     runs: pd.DataFrame | None
     summary: dict | None
     manifest: dict | None
+    hindcast: pd.DataFrame | None = None  # hindcast.csv: simulated months against observed
 
     @property
     def name(self) -> str:
@@ -187,6 +197,11 @@ def read_campaign(folder: Path | str) -> CampaignResults:
         runs=runs,
         summary=read_optional_json(folder / SUMMARY_FILE),
         manifest=read_optional_json(folder / MANIFEST_FILE),
+        hindcast=(
+            read_csv(folder / HINDCAST_FILE, HINDCAST_COLUMNS)
+            if (folder / HINDCAST_FILE).exists()
+            else None
+        ),
     )
 
 
@@ -522,17 +537,67 @@ def written_by_campaign(folder: Path) -> bool:
     return manifest is not None and manifest.get("kind") == CAMPAIGN_KIND
 
 
+def campaign_figure_names(results: CampaignResults) -> list[str]:
+    """The figures of a campaign folder: the five of every campaign, and the hindcast when the
+    folder holds hindcast.csv."""
+    return [*FIGURE_NAMES, *([HINDCAST_FIGURE] if results.hindcast is not None else [])]
+
+
 @register_kind(
     CAMPAIGN_KIND,
     selects=(NIGHTS_FILE,),
     requires=(NIGHTS_FILE,),
     description="a 'salvo campaign' results folder",
     load=lambda folder, options: read_campaign(folder),
-    names=lambda results: list(FIGURE_NAMES),
+    names=campaign_figure_names,
     supersedes=("run", "sweep"),
     detect=written_by_campaign,
 )
 def draw_campaign(results: CampaignResults, options: PlotOptions) -> list[tuple[str, Figure]]:
     """Stocks, intercept rate, spend, cost exchange and run-out days over the campaign."""
     figures = (fig_stock, fig_intercept_rate, fig_spend, fig_cost_exchange, fig_ran_out)
-    return [(name, fig(results)) for name, fig in zip(FIGURE_NAMES, figures, strict=True)]
+    drawn = [(name, fig(results)) for name, fig in zip(FIGURE_NAMES, figures, strict=True)]
+    if results.hindcast is not None:
+        drawn.append((HINDCAST_FIGURE, fig_hindcast(results)))
+    return drawn
+
+
+def _month_label(month: str) -> str:
+    """'2025-09' -> 'Sep 2025'."""
+    return pd.Timestamp(f"{month}-01").strftime("%b %Y")
+
+
+def fig_hindcast(results: CampaignResults) -> Figure:
+    """Month by month: simulated median and 5-95 % band against the observed value, for the
+    drone, missile and ballistic intercept rates and the threats launched."""
+    table = results.hindcast
+    assert table is not None
+    monthly = table[table["month"] != "all"]
+    months = list(dict.fromkeys(monthly["month"]))
+    x = np.arange(len(months))
+    fig = new_figure(12.0, 7.6)
+    axes = fig.subplots(2, 2, sharex=True).ravel()
+    for ax, (metric, title, scale) in zip(axes, HINDCAST_PANELS, strict=True):
+        part = monthly[monthly["metric"] == metric].set_index("month").reindex(months)
+        p05, p50, p95 = (part[k].to_numpy(dtype=float) * scale for k in ("p05", "p50", "p95"))
+        ax.fill_between(x, p05, p95, color=OKABE_ITO["blue"], alpha=0.25, lw=0, step=None)
+        ax.plot(x, p50, "o-", color=OKABE_ITO["blue"], ms=4, lw=1.5)
+        observed = part["observed"].to_numpy(dtype=float) * scale
+        ax.plot(x, observed, "D", ms=6, color="black", mfc=OKABE_ITO["orange"], mew=0.8)
+        judged = part["inside"].notna() & np.isfinite(observed)
+        inside = int(part["inside"].eq(True).sum())
+        ax.set_title(f"{title}\n{inside} of {int(judged.sum())} months inside the band")
+        ax.set_ylabel("intercept rate (%)" if scale == 100.0 else "threats per month")
+        ax.set_xticks(x, [_month_label(m) for m in months], rotation=30, ha="right")
+        if metric == "threats":
+            ax.set_ylim(bottom=0)
+            _thousands(ax)
+    handles = [
+        Patch(facecolor=OKABE_ITO["blue"], alpha=0.25, label=BAND_LABEL),
+        Line2D([], [], marker="o", color=OKABE_ITO["blue"], ms=4, label=MEDIAN_LABEL),
+        Line2D([], [], ls="", marker="D", ms=6, color="black", mfc=OKABE_ITO["orange"],
+               label="observed (nights CSV; threats: full monthly counts)"),
+    ]  # fmt: skip
+    fig.legend(handles=handles, loc="outside lower center", ncols=3, frameon=False)
+    titles(fig, "Simulated months against the months that happened", results.subtitle())
+    return fig
