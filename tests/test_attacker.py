@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from helpers import night_row, write_nights_csv
+from helpers import call, night_row, write_nights_csv
 
 from sim.analysis.attacker import (
     CLASSES,
@@ -356,3 +356,29 @@ def test_real_automatic_selection():
         assert fit.size.month_effect["tests"]["size"]["p"] < 0.001
         assert fit.size.families["gamma"]["loglik"] > fit.size.families["lognormal"]["loglik"]
         assert fit.cadence.p_more_regular > 0.05
+
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.mark.skipif(not (DATA / "nights-calibration.csv").exists(), reason="needs ../shared/data")
+def test_calibrate_attacker_writes_the_fit_and_refuses_bad_input(tmp_path: Path) -> None:
+    out = tmp_path / "fit.yaml"
+    argv = ["calibrate-attacker", str(DATA / "nights-calibration.csv"), "--month-counts",
+            str(DATA / "README.md"), "--from", "2025-09-01", "--to", "2026-03-01",
+            "--out", str(out)]  # fmt: skip
+    code, stdout, stderr = call(argv)
+    assert code == 0, stderr
+    fit = yaml.safe_load(out.read_text())
+    assert fit["start"] == "2025-09-01" and fit["end"] == "2026-03-01"
+    assert [m["month"] for m in fit["months"]] == [f"2025-{m:02d}" for m in (9, 10, 11, 12)] + [
+        "2026-01", "2026-02"
+    ]  # fmt: skip
+    # six months of 4,600-5,800 threats: the fit carries their total within 5 %
+    fitted = sum(m["expected_threats"] for m in fit["months"])
+    assert abs(fitted / sum(m["threats"] for m in fit["months"]) - 1) < 0.05
+    assert "2025-09" in stdout and "full count" in stdout
+    code, _, stderr = call(argv)  # the file exists now
+    assert code == 2 and "exists" in stderr
+    code, _, stderr = call([*argv[:2], "--out", str(tmp_path / "x.yaml")])
+    assert code == 2 and "--month-counts" in stderr and not (tmp_path / "x.yaml").exists()

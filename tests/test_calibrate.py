@@ -611,7 +611,7 @@ def test_calibrated_scenario_reproduces_the_reference_night():
     assert sims.loc[0, "p05.total"] <= 577 <= sims.loc[0, "p95.total"]
 
 
-@pytest.mark.parametrize("command", ["calibrate", "validate"])
+@pytest.mark.parametrize("command", ["calibrate", "validate", "calibrate-attacker"])
 def test_every_option_is_explained_in_cli_calibrate_md(command):
     import argparse
 

@@ -1579,3 +1579,95 @@ def sample_nights(
     for k, name in enumerate(CLASSES):
         out[name] = counts[:, k]
     return out[launch].reset_index(drop=True)
+
+
+# =========================================================================== from files
+
+
+FIT_HEADER = (
+    "# salvo attacker fit: the launch process fitted to observed nights (sim.analysis.attacker;\n"
+    "# written by `salvo calibrate-attacker`). Plain data: months (launch nights per day, threats\n"
+    "# against the full counts), size (ordinary and mass components), composition by class,\n"
+    "# cadence of mass nights, forecast, the record of the fit.\n"
+)
+
+
+def fit_attacker_file(
+    nights_path: str | Path,
+    out: str | Path,
+    *,
+    month_counts: str | Path | None = None,
+    start: Any = None,
+    end: Any = None,
+    sampling_fraction: float | None = None,
+    force: bool = False,
+    seed: int = 0,
+) -> AttackerFit:
+    """Fit the launch process to the nights CSV from `start` (default: its first night) to
+    before `end` (default: the day after its last) and write the fit as YAML to `out`.
+
+    `month_counts` is the full monthly counts file (`read_month_counts`); without it the
+    sample is scaled by `sampling_fraction`. Bad files raise InputError, an existing `out`
+    without `force` ResultsExistError, a bad window or option OptionError.
+    """
+    import yaml
+
+    from sim.results.files import ResultsExistError, write_bytes_atomic
+    from sim.spec.observed import load_nights, read_month_counts
+    from sim.spec.yamlio import OptionError
+
+    out = Path(out)
+    if out.exists() and not force:
+        raise ResultsExistError(out)
+    nights = load_nights(nights_path)
+    counts = read_month_counts(month_counts) if month_counts else None
+    if counts is None and sampling_fraction is None:
+        raise OptionError("give --month-counts (the full monthly counts) or --sampling-fraction")
+    first, last = nights["date"].min(), nights["date"].max()
+    start = pd.Timestamp(start) if start is not None else first
+    end = pd.Timestamp(end) if end is not None else last + pd.Timedelta(days=1)
+    try:
+        fit = fit_attacker(
+            nights, counts, start, end, sampling_fraction=sampling_fraction,
+            data=nights_path, seed=seed,
+        )  # fmt: skip
+    except ValueError as err:
+        raise OptionError(str(err)) from None
+    text = yaml.safe_dump(fit.to_dict(), sort_keys=False, width=100, allow_unicode=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(out, (FIT_HEADER + text).encode("utf-8"))
+    return fit
+
+
+def format_attacker_fit(fit: AttackerFit) -> str:
+    """What the fit says, for the terminal: per month the launch nights per day and the
+    threats against the full counts; the mass share, sizes, composition and cadence."""
+    from sim.results.tables import text_table
+
+    rows = []
+    for m in fit.months:
+        rows.append([
+            m.month,
+            f"{m.rate_per_day:.2f}",
+            f"{m.nights:.0f} ({m.nights_source})",
+            f"{m.expected_threats:,.0f}",
+            "–" if m.threats is None else f"{m.threats:,}",
+            "–" if m.error is None else f"{100 * m.error:+.1f} %",
+        ])  # fmt: skip
+    lines = [
+        f"attacker fitted to {fit.nights} nights from {fit.start} to before {fit.end} "
+        f"(nights of at least {fit.threshold} threats)",
+        "",
+        *text_table(
+            ["month", "nights/day", "nights", "fitted threats", "full count", "error"], rows
+        ),
+        "",
+        f"cadence of mass nights: {fit.cadence.mass_nights} in the sample, full-record mean gap "
+        f"{_text(fit.cadence.full_mean_gap_days, '.1f')} days "
+        f"(CV {_text(fit.cadence.full_cv, '.2f')})",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _text(value: float | None, fmt: str) -> str:
+    return "–" if value is None else format(value, fmt)

@@ -254,6 +254,25 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_calibrate_attacker(args: argparse.Namespace) -> int:
+    """salvo calibrate-attacker: fit the launch process to observed nights -> fit file."""
+    from sim.analysis.attacker import fit_attacker_file, format_attacker_fit
+
+    fit = fit_attacker_file(
+        args.nights,
+        args.out,
+        month_counts=args.month_counts,
+        start=args.since,
+        end=args.until,
+        sampling_fraction=args.sampling_fraction,
+        force=args.force,
+        seed=args.seed,
+    )
+    print(format_attacker_fit(fit))
+    print(f"wrote {args.out}: the fit, its method and standard errors")
+    return EXIT_OK
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     """salvo validate: simulate observed nights, score the intervals against the baseline."""
     from sim.analysis.calibrate.runs import format_scores, validate_file

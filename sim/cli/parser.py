@@ -274,6 +274,49 @@ def add_calibrate(sub: argparse._SubParsersAction) -> None:
     cal.set_defaults(func=commands.cmd_calibrate)
 
 
+def add_calibrate_attacker(sub: argparse._SubParsersAction) -> None:
+    """`salvo calibrate-attacker`."""
+    att = sub.add_parser(
+        "calibrate-attacker",
+        help="fit the attacker's launch process to observed nights (writes a fit file)",
+        description="Fit the launch process of the nights in NIGHTS (nights with at least 30 "
+        "threats): launch nights per day by month (from the full monthly counts), the size "
+        "distribution (a two-component ordinary / mass mixture, its drift chosen by BIC), the "
+        "composition by class given the component, and the cadence of mass nights; write the "
+        "fit, with the data's sha256, the method and standard errors, as YAML, and print the "
+        "fitted threats per month against the full counts (see docs/cli-calibrate.md). A "
+        "malformed file exits with status 2 and FILE:LINE: column: message.",
+    )
+    att.add_argument("nights", metavar="NIGHTS", help="observed nights CSV")
+    att.add_argument(
+        "--month-counts", metavar="PATH", default=None,
+        help="the full monthly counts of nights with >= 30 threats and the threats on them: a "
+        "CSV month,nights,threats or a README with a '## Full monthly counts' table (such as "
+        "../shared/data/README.md)",
+    )  # fmt: skip
+    att.add_argument(
+        "--sampling-fraction", type=float, default=None, metavar="F",
+        help="without --month-counts: the share of all nights that NIGHTS holds",
+    )  # fmt: skip
+    att.add_argument(
+        "--from", dest="since", type=iso_date, default=None, metavar="DATE",
+        help="fit the nights dated DATE or later (default: the first night)",
+    )  # fmt: skip
+    att.add_argument(
+        "--to", dest="until", type=iso_date, default=None, metavar="DATE",
+        help="fit the nights before DATE (default: after the last night)",
+    )  # fmt: skip
+    att.add_argument(
+        "-o", "--out", default="attacker-fit.yaml",
+        help="the fit file to write (default: attacker-fit.yaml)",
+    )  # fmt: skip
+    att.add_argument("--force", action="store_true", help="overwrite an existing --out")
+    att.add_argument(
+        "--seed", type=seed, default=0, help="seed of the cadence permutation test (default 0)"
+    )
+    att.set_defaults(func=commands.cmd_calibrate_attacker)
+
+
 def add_validate(sub: argparse._SubParsersAction) -> None:
     """`salvo validate`."""
     val = sub.add_parser(
@@ -345,4 +388,5 @@ COMMANDS = (
     add_report,
     add_calibrate,
     add_validate,
+    add_calibrate_attacker,
 )
