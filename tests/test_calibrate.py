@@ -20,25 +20,23 @@ import yaml
 from helpers import night_row, write_nights_csv
 
 from sim.analysis.baselines import QuarterlyRateBaseline
-from sim.analysis.calibrate.builder import (
+from sim.analysis.calibrate.emulator import EmulatorGrid, build_emulator
+from sim.analysis.calibrate.fit import ParamsError, fit_calibration, parse_params
+from sim.analysis.calibrate.mixture import mixture_quantiles
+from sim.analysis.calibrate.runs import calibrate_file, validate_file
+from sim.analysis.calibrate.simulate import predict_nights, simulate_spec
+from sim.analysis.calibrate.validate import validate_nights
+from sim.cli.app import main
+from sim.night.builder import (
     NightRow,
     build_night,
     deep_share,
     largest_remainder,
     night_rows,
     night_spec,
+    replication_counts,
 )
-from sim.analysis.calibrate.emulator import EmulatorGrid, build_emulator
-from sim.analysis.calibrate.fit import ParamsError, fit_calibration, parse_params
-from sim.analysis.calibrate.mixture import mixture_quantiles
-from sim.analysis.calibrate.posture import (
-    flat_parameters,
-    posture_at,
-    quarter_midpoint,
-    with_parameters,
-)
-from sim.analysis.calibrate.runs import calibrate_file, validate_file
-from sim.analysis.calibrate.schema import (
+from sim.spec.calibration import (
     DEFAULT_PARAMETERS,
     DEFAULT_POSTURE,
     DEFAULT_TEMPLATE,
@@ -51,10 +49,8 @@ from sim.analysis.calibrate.schema import (
     load_template,
     save_calibration,
 )
-from sim.analysis.calibrate.simulate import predict_nights, replication_counts, simulate_spec
-from sim.analysis.calibrate.validate import validate_nights
-from sim.cli.app import main
 from sim.spec.observed import REQUIRED_COLUMNS, load_nights, nights_between
+from sim.spec.posture import flat_parameters, posture_at, quarter_midpoint, with_parameters
 from sim.spec.yamlio import InputError, OptionError
 
 ROOT = Path(__file__).resolve().parents[1]

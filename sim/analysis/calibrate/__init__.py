@@ -1,16 +1,13 @@
 """Calibration against observed nights: counts -> scenarios, the fit, and predictive checks.
 
 docs/calibration.md explains the mechanisms and the numbers. The package is split by what each
-module knows; data flows one way (each module imports only those above it):
+module knows; data flows one way (each module imports only those above it).
 
-* `schema`: the calibration file (`scenarios/calibrated.yaml`, format `salvo-calibration/1`:
-  template, builder buckets, fitted parameters, per-quarter posture, provenance), its defaults,
-  reading, writing and the template check;
-* `posture`: every parameter by name (`flat_parameters`, `with_parameters`) and the posture at
-  a date (linear between quarter midpoints, flat outside);
-* `builder`: one observed night (launches per class, a date) -> a scenario (`build_night`) and
-  its replication recipe (`night_spec`): each class split between deep, near and, on a
-  concentrated night, focus salvo groups, with the posture of the night's date;
+The calibration file format and the posture at a date are specs (`sim.spec.calibration`,
+`sim.spec.posture`), and the night builder is part of the night model (`sim.night.builder`:
+one night given by its date and launches -> a scenario and its replication recipe), so that
+campaigns can build their nights the same way; what stays here fits and scores:
+
 * `simulate`: replications of built nights (`simulate_spec`, `predict_nights`) on any executor;
 * `emulator`: the model's per-group intercepted fractions on a grid of posture values and salvo
   sizes, run once with fixed seeds (common random numbers);
@@ -27,6 +24,6 @@ module knows; data flows one way (each module imports only those above it):
 
 # How the fit scores the drone block: "likelihood" (default) or "wis", the weighted interval
 # score of the 5/50/95 % quantiles (docs/calibration.md, "Fitting criterion"). Kept here, not in
-# `schema`, so that `sim.cli` can offer the choices without importing the calibration modules.
+# `sim.spec.calibration`, so that `sim.cli` can offer the choices without importing the calibration modules.
 CRITERIA: tuple[str, ...] = ("likelihood", "wis")
 DEFAULT_CRITERION = "likelihood"

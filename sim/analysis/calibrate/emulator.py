@@ -9,20 +9,14 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import special
 
-from sim.analysis.calibrate.builder import NightRow, NightSpec, largest_remainder, night_spec
-from sim.analysis.calibrate.posture import quarter_midpoint
-from sim.analysis.calibrate.schema import (
-    DEFAULT_PARAMETERS,
-    ROUTES,
-    Calibration,
-    Posture,
-    load_template,
-)
 from sim.experiments.executors import map_ordered
 from sim.experiments.progress import Progress
 from sim.experiments.replications import replication_rng
+from sim.night.builder import NightRow, NightSpec, largest_remainder, night_spec
 from sim.night.model import NightModel
+from sim.spec.calibration import DEFAULT_PARAMETERS, ROUTES, Calibration, Posture, load_template
 from sim.spec.observed import OBSERVED_CLASSES
+from sim.spec.posture import quarter_midpoint
 from sim.spec.scenario import Scenario
 
 DRONE_REACH: tuple[float, ...] = (0.5, 1.0, 1.5, 2.25, 3.0, 4.5)

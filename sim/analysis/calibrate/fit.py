@@ -15,20 +15,20 @@ import pandas as pd
 from scipy import optimize
 
 from sim.analysis.calibrate import DEFAULT_CRITERION
-from sim.analysis.calibrate.builder import NightRow, night_spec
 from sim.analysis.calibrate.emulator import Emulator
 from sim.analysis.calibrate.objective import BLOCKS, Objective, block_of
-from sim.analysis.calibrate.posture import (
+from sim.analysis.calibrate.simulate import RESULT_COLUMNS, simulate_spec
+from sim.night.builder import NightRow, night_spec
+from sim.results.manifest import file_sha256
+from sim.spec.calibration import Calibration, Fit, default_bounds, load_template
+from sim.spec.observed import OBSERVED_CLASSES
+from sim.spec.posture import (
     flat_parameters,
     quarter_midpoint,
     quarters_between,
     reshape_posture,
     with_parameters,
 )
-from sim.analysis.calibrate.schema import Calibration, Fit, default_bounds, load_template
-from sim.analysis.calibrate.simulate import RESULT_COLUMNS, simulate_spec
-from sim.results.manifest import file_sha256
-from sim.spec.observed import OBSERVED_CLASSES
 from sim.spec.yamlio import OptionError, load_yaml
 
 

@@ -9,7 +9,6 @@ import numpy as np
 from scipy import special
 
 from sim.analysis.calibrate import CRITERIA, DEFAULT_CRITERION
-from sim.analysis.calibrate.builder import NightRow
 from sim.analysis.calibrate.emulator import Emulator
 from sim.analysis.calibrate.mixture import (
     beta_draws,
@@ -21,8 +20,8 @@ from sim.analysis.calibrate.mixture import (
     norm_logpdf,
     wis,
 )
-from sim.analysis.calibrate.posture import flat_parameters, interpolation_weights
-from sim.analysis.calibrate.schema import (
+from sim.night.builder import NightRow
+from sim.spec.calibration import (
     DEEP_CLASSES,
     REFERENCE_ANCHOR_SD,
     REFERENCE_DATE,
@@ -31,6 +30,7 @@ from sim.analysis.calibrate.schema import (
     Calibration,
 )
 from sim.spec.observed import OBSERVED_CLASSES
+from sim.spec.posture import flat_parameters, interpolation_weights
 
 # smoothness of the posture from one quarter to the next (random-walk prior sd)
 POSTURE_STEP_SD = {"ew": 0.1, "reach_km": 0.75, "bmd": 0.3, "lost_all": 0.1, "focus": 0.1}

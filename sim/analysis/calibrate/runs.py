@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from sim.analysis.calibrate import DEFAULT_CRITERION
-from sim.analysis.calibrate.builder import night_rows
 from sim.analysis.calibrate.emulator import EmulatorGrid, build_emulator
 from sim.analysis.calibrate.fit import FitResult, fit_calibration, parse_params, prepare_start
-from sim.analysis.calibrate.posture import flat_parameters
-from sim.analysis.calibrate.schema import (
+from sim.analysis.calibrate.validate import ValidationResult, validate_nights
+from sim.night.builder import night_rows
+from sim.results.files import ResultsExistError, default_out
+from sim.results.manifest import file_sha256
+from sim.spec.calibration import (
     DEFAULT_TEMPLATE,
     Calibration,
     check_builder,
@@ -25,10 +27,8 @@ from sim.analysis.calibrate.schema import (
     load_template,
     save_calibration,
 )
-from sim.analysis.calibrate.validate import ValidationResult, validate_nights
-from sim.results.files import ResultsExistError, default_out
-from sim.results.manifest import file_sha256
 from sim.spec.observed import SCORED, load_nights, nights_between
+from sim.spec.posture import flat_parameters
 from sim.spec.yamlio import OptionError
 
 CALIBRATION_HEADER = (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -10,101 +9,28 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.analysis.calibrate.builder import NightRow, NightSpec, night_spec
-from sim.analysis.calibrate.schema import SIM_CLASSES, Calibration, load_template
 from sim.experiments.executors import map_ordered
 from sim.experiments.progress import Progress
 from sim.experiments.replications import replication_rng
-from sim.night.model import NightModel
-from sim.spec.distributions import Distribution
+from sim.night.builder import NightRow, NightSpec, night_spec
+from sim.spec.calibration import SIM_CLASSES, Calibration, load_template
 from sim.spec.observed import SCORED
-from sim.vocab import CLASSES
 
 RESULT_COLUMNS: tuple[str, ...] = (*SCORED, "lost.drone")
-
-
-def replication_counts(spec: NightSpec, rng: np.random.Generator) -> dict[str, int]:
-    """Group counts of one replication: deep share drawn (beta), then binomial and multinomial;
-    on a concentrated night (probability `spec.focus`, drawn after the deep count) the drones
-    not flying deep go to the focus groups instead of the near ones."""
-    counts: dict[str, int] = {}
-    for reported, (deep_groups, wd, near_groups, wn) in spec.groups.items():
-        focus_ids, wf = spec.focus_groups.get(reported, ([], np.zeros(0)))
-        n = int(spec.row.launched.get(reported, 0))
-        mean, rsd = spec.deep[reported]
-        share = mean
-        if near_groups and rsd > 0 and 1e-3 < mean < 1 - 1e-3:
-            sd = rsd * math.sqrt(mean * (1.0 - mean))
-            share = Distribution(dist="beta", mean=mean, sd=sd).draw(rng)
-        n_deep = int(rng.binomial(n, share)) if near_groups else n
-        for gid, c in zip(deep_groups, rng.multinomial(n_deep, wd), strict=True):
-            counts[gid] = int(c)
-        if near_groups:
-            concentrated = bool(focus_ids) and spec.focus > 0 and rng.random() < spec.focus
-            to, weights = (focus_ids, wf) if concentrated else (near_groups, wn)
-            for gid in (*near_groups, *focus_ids):
-                counts[gid] = 0
-            for gid, c in zip(to, rng.multinomial(n - n_deep, weights), strict=True):
-                counts[gid] = int(c)
-    return counts
 
 
 def simulate_spec(spec: NightSpec, replications: int, seed: int, point: int = 0) -> np.ndarray:
     """Replications of one night: (replications, RESULT_COLUMNS) intercepted counts.
 
-    Replication r draws from `replication_rng(seed, point, r)`: first the deep shares and the
-    group counts, then the short-range reach, then the scenario's night-level distributions
-    (EW suppression, pk), then the night itself. The distributions are drawn here and applied
-    to the shared plan (the same draws `NightModel` would make from the scenario, without
-    rebuilding the plan every night); other distributions are left to the model.
+    Replication r draws from `replication_rng(seed, point, r)`: the night of
+    `NightSpec.replication` (deep shares and group counts, short-range reach, the night-level
+    distributions, then the night itself), and last the reporting (on some nights every drone
+    not shot down is reported locationally lost).
     """
     out = np.zeros((replications, len(RESULT_COLUMNS)), dtype=np.int64)
-    plan = spec.plan
-    types = np.array([g.type for g in spec.plain.defences.values()], dtype=object)
-    group_of_unit = plan.unit_columns["group"]
-    unit_type = types[group_of_unit] if len(group_of_unit) else np.array([], dtype=object)
-    short = np.isin(unit_type, list(spec.short_range)) if len(unit_type) else unit_type
-    drone_cols = [CLASSES.index("drone"), CLASSES.index("decoy")]
-    reach_mean, reach_rsd, reach_low, reach_high = spec.reach
-    reach_dist = None
-    if reach_rsd > 0 and reach_mean > 0 and short.any():
-        reach_dist = Distribution(dist="lognormal", mean=reach_mean, sd=reach_rsd * reach_mean)
     for r in range(replications):
         rng = replication_rng(seed, point, r)
-        counts = replication_counts(spec, rng)
-        columns: dict[str, np.ndarray] = {}
-        if reach_dist is not None:
-            reach = min(max(reach_dist.draw(rng), reach_low), reach_high)
-            radius = plan.unit_columns["radius_km"].copy()
-            block = radius[np.ix_(short, drone_cols)]
-            radius[np.ix_(short, drone_cols)] = np.where(block > 0, reach, 0.0)
-            columns["radius_km"] = radius
-        if spec.draws is None:
-            model = NightModel(
-                spec.scenario, rng=rng, counts=counts, unit_columns=columns or None,
-                agent_views=False,
-            )  # fmt: skip
-        else:
-            scenario = spec.plain
-            ew_update = {}
-            for kind, a, b, dist in spec.draws:
-                value = dist.draw(rng)
-                if kind == "ew":
-                    ew_update[a] = value
-                else:
-                    if "pk" not in columns:
-                        columns["pk"] = plan.unit_columns["pk"].copy()
-                    columns["pk"][unit_type == a, CLASSES.index(b)] = value
-            if ew_update:
-                suppression = {**spec.plain.ew.suppression, **ew_update}
-                scenario = spec.plain.model_copy(
-                    update={"ew": spec.plain.ew.model_copy(update={"suppression": suppression})}
-                )
-            model = NightModel(
-                scenario, rng=rng, plan=plan, counts=counts, unit_columns=columns or None,
-                agent_views=False,
-            )  # fmt: skip
-        counts_out = model.run().counts
+        counts_out = spec.replication(rng).run().counts
         for k, cls in enumerate(SCORED):
             if cls == "total":
                 out[r, k] = counts_out["intercepted.total"]

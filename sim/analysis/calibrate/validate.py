@@ -13,11 +13,8 @@ import pandas as pd
 
 from sim.analysis.baselines import QuarterlyRateBaseline
 from sim.analysis.calibrate import DEFAULT_CRITERION
-from sim.analysis.calibrate.builder import NightRow, night_rows
 from sim.analysis.calibrate.emulator import Emulator, EmulatorGrid, build_emulator
 from sim.analysis.calibrate.fit import FitResult, fit_calibration, prepare_start
-from sim.analysis.calibrate.posture import flat_parameters
-from sim.analysis.calibrate.schema import Calibration, default_bounds
 from sim.analysis.calibrate.simulate import (
     NightTask,
     predict_nights,
@@ -26,7 +23,10 @@ from sim.analysis.calibrate.simulate import (
 from sim.analysis.scores import interval_scores
 from sim.experiments.executors import map_ordered
 from sim.experiments.progress import Progress
+from sim.night.builder import NightRow, night_rows
+from sim.spec.calibration import Calibration, default_bounds
 from sim.spec.observed import SCORED
+from sim.spec.posture import flat_parameters
 
 
 def score_predictions(

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.analysis.calibrate.schema import QUARTERLY, Calibration, Posture
+from sim.spec.calibration import QUARTERLY, Calibration, Posture
 
 
 def flat_parameters(calibration: Calibration) -> dict[str, float]:

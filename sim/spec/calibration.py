@@ -16,7 +16,7 @@ from sim.spec.scenario import Scenario, scenario_from_data
 from sim.spec.yamlio import ErrorLine, InputError, PathError, load_yaml, validate
 
 FORMAT = "salvo-calibration/1"
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TEMPLATE = ROOT / "scenarios" / "calibration-template.yaml"
 REFERENCE_TEMPLATE = ROOT / "scenarios" / "aug-2025-night.yaml"
 

@@ -1,4 +1,10 @@
-"""The night builder: one observed night (launches per class, a date) -> a scenario."""
+"""The night builder: a night given by its date and launches per class -> a scenario and its
+replication recipe (the calibrated night of `salvo validate`, and of campaigns).
+
+What is launched is split between deep, near and (on a concentrated night) focus salvo groups;
+the posture of the date (`sim.spec.posture`) sets EW, the short-range reach and pk, and the
+ballistic-missile defence; the night-to-night spreads are drawn per replication.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +18,9 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from sim.analysis.calibrate.posture import posture_at
-from sim.analysis.calibrate.schema import (
+from sim.night.laydown import NightPlan
+from sim.night.model import NightModel
+from sim.spec.calibration import (
     DEFAULT_PARAMETERS,
     DEFAULT_POSTURE,
     FORMAT,
@@ -24,10 +31,11 @@ from sim.analysis.calibrate.schema import (
     builder_for_template,
     load_template,
 )
-from sim.night.laydown import NightPlan
 from sim.spec.distributions import Distribution
 from sim.spec.observed import OBSERVED_CLASSES
+from sim.spec.posture import posture_at
 from sim.spec.scenario import Scenario
+from sim.vocab import CLASSES
 
 
 def deep_share(deep: Deep, total_launched: float, size_reference: float) -> float:
@@ -129,6 +137,7 @@ class NightSpec:
     lost_all: float = 0.0  # chance that the report counts every drone not shot down as lost
     focus: float = 0.0  # chance that the night is a concentrated raid (near share -> focus groups)
     _plan: NightPlan | None = None
+    _units: tuple[np.ndarray, np.ndarray, Distribution | None] | None = None
 
     @property
     def plan(self) -> NightPlan:
@@ -136,6 +145,65 @@ class NightSpec:
         if self._plan is None:
             self._plan = NightPlan.from_scenario(self.plain)
         return self._plan
+
+    def _unit_draws(self) -> tuple[np.ndarray, np.ndarray, Distribution | None]:
+        """Per unit its defence type and whether it is short-range, and the distribution of
+        the short-range reach across nights (None when it does not vary); computed once."""
+        if self._units is None:
+            plan = self.plan
+            types = np.array([g.type for g in self.plain.defences.values()], dtype=object)
+            group_of_unit = plan.unit_columns["group"]
+            unit_type = types[group_of_unit] if len(group_of_unit) else np.array([], dtype=object)
+            short = np.isin(unit_type, list(self.short_range)) if len(unit_type) else unit_type
+            reach_mean, reach_rsd, _, _ = self.reach
+            reach = None
+            if reach_rsd > 0 and reach_mean > 0 and short.any():
+                reach = Distribution(dist="lognormal", mean=reach_mean, sd=reach_rsd * reach_mean)
+            self._units = (unit_type, short, reach)
+        return self._units
+
+    def replication(self, rng: np.random.Generator) -> NightModel:
+        """One replication of the night as a `NightModel` ready to run, drawn from `rng` in
+        this order: the deep shares and group counts (`replication_counts`), the short-range
+        reach, then the scenario's night-level distributions (EW suppression, pk), applied to
+        the shared plan (the draws `NightModel` would make from the scenario, without
+        rebuilding the plan every night); other distributions are left to the model."""
+        plan = self.plan
+        unit_type, short, reach_dist = self._unit_draws()
+        drone_cols = [CLASSES.index("drone"), CLASSES.index("decoy")]
+        counts = replication_counts(self, rng)
+        columns: dict[str, np.ndarray] = {}
+        if reach_dist is not None:
+            _, _, reach_low, reach_high = self.reach
+            reach = min(max(reach_dist.draw(rng), reach_low), reach_high)
+            radius = plan.unit_columns["radius_km"].copy()
+            block = radius[np.ix_(short, drone_cols)]
+            radius[np.ix_(short, drone_cols)] = np.where(block > 0, reach, 0.0)
+            columns["radius_km"] = radius
+        if self.draws is None:
+            return NightModel(
+                self.scenario, rng=rng, counts=counts, unit_columns=columns or None,
+                agent_views=False,
+            )  # fmt: skip
+        scenario = self.plain
+        ew_update = {}
+        for kind, a, b, dist in self.draws:
+            value = dist.draw(rng)
+            if kind == "ew":
+                ew_update[a] = value
+            else:
+                if "pk" not in columns:
+                    columns["pk"] = plan.unit_columns["pk"].copy()
+                columns["pk"][unit_type == a, CLASSES.index(b)] = value
+        if ew_update:
+            suppression = {**self.plain.ew.suppression, **ew_update}
+            scenario = self.plain.model_copy(
+                update={"ew": self.plain.ew.model_copy(update={"suppression": suppression})}
+            )
+        return NightModel(
+            scenario, rng=rng, plan=plan, counts=counts, unit_columns=columns or None,
+            agent_views=False,
+        )  # fmt: skip
 
 
 def _set_defence_field(data: dict, type_id: str, fieldname: str, values: Mapping[str, Any]) -> None:
@@ -307,3 +375,29 @@ def build_night(
             posture={"2025Q3": DEFAULT_POSTURE},
         )
     return night_spec(template, row, calibration).scenario
+
+
+def replication_counts(spec: NightSpec, rng: np.random.Generator) -> dict[str, int]:
+    """Group counts of one replication: deep share drawn (beta), then binomial and multinomial;
+    on a concentrated night (probability `spec.focus`, drawn after the deep count) the drones
+    not flying deep go to the focus groups instead of the near ones."""
+    counts: dict[str, int] = {}
+    for reported, (deep_groups, wd, near_groups, wn) in spec.groups.items():
+        focus_ids, wf = spec.focus_groups.get(reported, ([], np.zeros(0)))
+        n = int(spec.row.launched.get(reported, 0))
+        mean, rsd = spec.deep[reported]
+        share = mean
+        if near_groups and rsd > 0 and 1e-3 < mean < 1 - 1e-3:
+            sd = rsd * math.sqrt(mean * (1.0 - mean))
+            share = Distribution(dist="beta", mean=mean, sd=sd).draw(rng)
+        n_deep = int(rng.binomial(n, share)) if near_groups else n
+        for gid, c in zip(deep_groups, rng.multinomial(n_deep, wd), strict=True):
+            counts[gid] = int(c)
+        if near_groups:
+            concentrated = bool(focus_ids) and spec.focus > 0 and rng.random() < spec.focus
+            to, weights = (focus_ids, wf) if concentrated else (near_groups, wn)
+            for gid in (*near_groups, *focus_ids):
+                counts[gid] = 0
+            for gid, c in zip(to, rng.multinomial(n - n_deep, weights), strict=True):
+                counts[gid] = int(c)
+    return counts
