@@ -24,6 +24,7 @@ campaigns can build their nights the same way; what stays here fits and scores:
 
 # How the fit scores the drone block: "likelihood" (default) or "wis", the weighted interval
 # score of the 5/50/95 % quantiles (docs/calibration.md, "Fitting criterion"). Kept here, not in
-# `sim.spec.calibration`, so that `sim.cli` can offer the choices without importing the calibration modules.
+# `sim.spec.calibration`, so that `sim.cli` can offer the choices without importing the
+# calibration modules.
 CRITERIA: tuple[str, ...] = ("likelihood", "wis")
 DEFAULT_CRITERION = "likelihood"
