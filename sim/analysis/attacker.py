@@ -68,6 +68,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
+from sim.analysis.numeric import central_hessian
 from sim.results.manifest import file_sha256
 from sim.spec.observed import (
     MIN_THREATS,
@@ -608,25 +609,6 @@ def _drift_grid(
 # =========================================================================== composition
 
 
-def _num_hessian(f: Callable[[np.ndarray], float], x: np.ndarray, step: float = 1e-4) -> np.ndarray:
-    """Central-difference Hessian of a scalar function (a few parameters)."""
-    n = len(x)
-    h = step * np.maximum(1.0, np.abs(x))
-    out = np.zeros((n, n))
-    f0 = f(x)
-    for i in range(n):
-        ei = np.zeros(n)
-        ei[i] = h[i]
-        out[i, i] = (f(x + ei) - 2 * f0 + f(x - ei)) / h[i] ** 2
-        for j in range(i):
-            ej = np.zeros(n)
-            ej[j] = h[j]
-            out[i, j] = out[j, i] = (
-                f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej) + f(x - ei - ej)
-            ) / (4 * h[i] * h[j])
-    return out
-
-
 def _dm_loglik(log_alpha: np.ndarray, y: np.ndarray, n: np.ndarray, w: np.ndarray) -> float:
     """Weighted Dirichlet-multinomial log-likelihood (without the multinomial coefficient)."""
     alpha = np.exp(log_alpha)
@@ -647,7 +629,9 @@ def _fit_dm(y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, float, np.ndarray
 
     result = optimize.minimize(objective, start, method="L-BFGS-B", bounds=[(-14.0, 12.0)] * 4)
     try:
-        cov = np.linalg.inv(_num_hessian(objective, result.x))
+        cov = np.linalg.inv(
+            central_hessian(objective, result.x, 1e-4 * np.maximum(1.0, np.abs(result.x)))
+        )
         cov = cov if np.all(np.diag(cov) > 0) else None
     except np.linalg.LinAlgError:
         cov = None

@@ -18,6 +18,7 @@ from sim.analysis.calibrate import DEFAULT_CRITERION
 from sim.analysis.calibrate.emulator import Emulator
 from sim.analysis.calibrate.objective import BLOCKS, Objective, block_of
 from sim.analysis.calibrate.simulate import RESULT_COLUMNS, simulate_spec
+from sim.analysis.numeric import central_hessian
 from sim.night.builder import NightRow, night_spec
 from sim.results.manifest import file_sha256
 from sim.spec.calibration import Calibration, Fit, default_bounds, load_template
@@ -99,23 +100,6 @@ class FitResult:
     standard_errors: dict[str, float | None]
 
 
-def _hessian(f: Callable[[np.ndarray], float], x: np.ndarray, steps: np.ndarray) -> np.ndarray:
-    n = len(x)
-    h = np.zeros((n, n))
-    f0 = f(x)
-    for i in range(n):
-        ei = np.zeros(n)
-        ei[i] = steps[i]
-        h[i, i] = (f(x + ei) - 2 * f0 + f(x - ei)) / steps[i] ** 2
-        for j in range(i):
-            ej = np.zeros(n)
-            ej[j] = steps[j]
-            h[i, j] = h[j, i] = (
-                f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej) + f(x - ei - ej)
-            ) / (4 * steps[i] * steps[j])
-    return h
-
-
 def _minimise(
     f: Callable[[np.ndarray], float],
     x0: np.ndarray,
@@ -193,7 +177,7 @@ def _fit_block(
             return f(full)
 
         try:
-            diag = np.diag(np.linalg.inv(_hessian(g, x[sub], steps[sub])))
+            diag = np.diag(np.linalg.inv(central_hessian(g, x[sub], steps[sub])))
         except np.linalg.LinAlgError:
             diag = np.full(len(sub), np.nan)
         for k, d in zip(sub, diag, strict=True):
