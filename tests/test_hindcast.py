@@ -138,7 +138,7 @@ def test_campaign_observed_writes_hindcast_and_its_figure(
         "| 2025-09 | 29 | 4,000 |\n"
     )
     out = tmp_path / "hc"
-    argv = ["campaign", str(CAMPAIGN), "--out", str(out), "-n", "3", "-w", "1", "-q",
+    argv = ["campaign", str(CAMPAIGN), "--out", str(out), "-n", "3", "-w", "1",
             "--observed", str(observed_csv), "--month-counts", str(counts)]  # fmt: skip
     code, stdout, stderr = call(argv)
     assert code == 0, stderr
@@ -148,6 +148,8 @@ def test_campaign_observed_writes_hindcast_and_its_figure(
     drone = table[(table["month"] == "2025-09") & (table["metric"] == "drone_rate")].iloc[0]
     assert drone["observed"] == pytest.approx(12 * 70 / sum(80 + d for d in range(1, 13)))
     assert "drone intercept rate:" in stdout and "12 of 30 days" in stdout
+    code, stdout, _ = call([*argv, "--resume", "-q"])  # quiet: only the files
+    assert code == 0 and "drone intercept rate" not in stdout and "hindcast.csv" in stdout
     # the library call without the full counts: the same simulated side, no observed counts
     again = hindcast(out, load_nights(observed_csv), write=False)
     rates = again["metric"].str.endswith("_rate")

@@ -119,7 +119,8 @@ def cmd_campaign(args: argparse.Namespace) -> int:
 
         def compare(result: Any) -> str:
             table = hindcast(result.out, observed, counts)
-            return format_hindcast(table) + f"wrote {result.out}/hindcast.csv"
+            shown = "" if args.quiet else format_hindcast(table)
+            return shown + f"wrote {result.out}/hindcast.csv"
 
     return run_resumable_command(
         args, ["campaign", args.campaign], prepared, run_campaigns, report, after=compare

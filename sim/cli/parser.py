@@ -154,7 +154,7 @@ def add_campaign(sub: argparse._SubParsersAction) -> None:
         "--observed", metavar="NIGHTS", default=None,
         help="observed nights CSV: also compare the campaign month by month with the nights "
         "of the same months (simulated median and 90 %% band against observed; written to "
-        "hindcast.csv, drawn by 'salvo plot')",
+        "hindcast.csv, drawn by 'salvo plot'; printed unless -q)",
     )  # fmt: skip
     camp.add_argument(
         "--month-counts", metavar="PATH", default=None,
