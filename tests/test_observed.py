@@ -122,4 +122,6 @@ def test_interval_scores_against_hand_computation():
     assert scores["coverage90"] == pytest.approx(2 / 4)
     assert scores["mean_width90"] == pytest.approx((10 + 5 + 10 + 39) / 4)
     assert scores["mae_median"] == pytest.approx((0 + 6 + 1 + 20) / 4)
+    # widths 10, 5, 10, 39; misses: 20 is 5 below 25, 40 is 1 above 39; penalty 2 / 0.1 = 20
+    assert scores["interval_score90"] == pytest.approx((10 + 5 + 10 + 39 + 20 * 5 + 20 * 1) / 4)
     assert pd.isna(interval_scores([], [], [], [])["coverage90"])

@@ -39,17 +39,18 @@ CALIBRATION_HEADER = (
 
 def format_scores(scores: Mapping[str, Any]) -> str:
     """The validation scores by class, model beside baseline, as a text table."""
-    lines = [
-        f"{'class':<11} {'coverage90':>10} {'width90':>9} {'MAE':>8}   |  baseline: "
-        f"{'coverage90':>10} {'width90':>9} {'MAE':>8}"
-    ]
+
+    def cells(s: Mapping[str, float]) -> str:
+        return (
+            f"{s['coverage90']:>10.3f} {s['mean_width90']:>9.2f} {s['interval_score90']:>8.2f} "
+            f"{s['mae_median']:>8.2f}"
+        )
+
+    head = f"{'coverage90':>10} {'width90':>9} {'IS90':>8} {'MAE':>8}"
+    lines = [f"{'class':<11} {head}   |  baseline: {head}"]
     for cls in SCORED:
         m, b = scores["by_class"][cls], scores["baseline"]["by_class"][cls]
-        lines.append(
-            f"{cls:<11} {m['coverage90']:>10.3f} {m['mean_width90']:>9.2f} {m['mae_median']:>8.2f}"
-            f"   |            {b['coverage90']:>10.3f} {b['mean_width90']:>9.2f} "
-            f"{b['mae_median']:>8.2f}"
-        )
+        lines.append(f"{cls:<11} {cells(m)}   |            {cells(b)}")
     return "\n".join(lines)
 
 
