@@ -45,7 +45,7 @@ RelSd = Annotated[float, Field(ge=0.0, lt=1.0)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------- the file format

@@ -26,7 +26,7 @@ class Distribution(BaseModel):
     `mean`, `sd`; lognormal (for positive numbers): `mean`, `sd` of the number itself.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     dist: Literal["uniform", "triangular", "beta", "lognormal"] = Field(
         description="Distribution family: uniform, triangular, beta or lognormal."

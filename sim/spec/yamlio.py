@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import math
 import os
 import re
 from collections.abc import Collection, Iterable, Sequence
@@ -448,6 +449,10 @@ def _message(err: Any, loc: Path, parent_types: list[Any], data: Any) -> str:
         best = suggest(str(ctx.get("tag", "")), tags) if tags else None
         return f"{msg}; did you mean '{best}'?" if best else msg
     shown = _show(value)
+    if kind == "finite_number" and isinstance(value, float):  # YAML's .inf, -.inf, .nan
+        if math.isnan(value):
+            return ".nan is not a number: expected a finite number"
+        return f"{'-' if value < 0 else ''}.inf is not allowed: expected a finite number"
     if kind in _CONSTRAINT_TYPES:
         return f"{shown or 'value'} is not allowed: {msg}"
     if shown is not None:

@@ -1,0 +1,61 @@
+"""Bad input as a hostile user writes it (issue 13): each case must exit with status 2, name the
+file, line and field, show no traceback, and leave no results folder behind.
+
+The catalogue starts with non-finite numbers (item 5 of the issue: `.inf` and `.nan` used to
+pass validation and give wrong answers with exit status 0, or a traceback in a campaign).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from helpers import call
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIO = ROOT / "tests" / "data" / "bad-input-base.yaml"  # a frozen reference night
+CAMPAIGN = ROOT / "tests" / "data" / "campaign-small.yaml"
+
+
+def edited(source: Path, old: str, new: str, folder: Path) -> Path:
+    """A copy of `source` in `folder` (with its neighbours, for relative paths) with one edit."""
+    text = source.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {source.name}"
+    for neighbour in source.parent.glob("*.yaml"):
+        (folder / neighbour.name).write_text(neighbour.read_text(encoding="utf-8"))
+    target = folder / source.name
+    target.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return target
+
+
+# (id, file, old text, new text, command, expected "LINE: field: message" pattern)
+CASES = [
+    ("ring-radius-inf", SCENARIO, "target: kyiv, radius_km: 15}", "target: kyiv, radius_km: .inf}",
+     "run", r":131: defences\.kyiv_patriot\.placement\.radius_km: \.inf is not allowed"),
+    ("ring-radius-nan", SCENARIO, "target: kyiv, radius_km: 15}", "target: kyiv, radius_km: .nan}",
+     "check", r":131: defences\.kyiv_patriot\.placement\.radius_km: \.nan is not a number"),
+    ("ew-suppression-nan", SCENARIO, "suppression: {drone: 0.25,", "suppression: {drone: .nan,",
+     "run", r":187: ew\.suppression\.drone.*\.nan is not a number"),
+    ("salvo-count-inf", SCENARIO, "count: 384 #", "count: .inf #",
+     "run", r":76: salvo\.shahed\.count: "),
+    ("campaign-size-inf", CAMPAIGN, "mass_night: {size: {mean: 55,", "mass_night: {size: {mean: .inf,",
+     "campaign", r":18: attacker\.policy\.mass_night\.size\.mean: \.inf is not allowed"),
+    ("campaign-cv-negative-inf", CAMPAIGN, "size: {mean: 20, cv: 0.5}", "size: {mean: 20, cv: -.inf}",
+     "campaign", r":19: attacker\.policy\.other_nights\.size\.cv: -\.inf is not allowed"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("source", "old", "new", "command", "expected"),
+                         [c[1:] for c in CASES], ids=[c[0] for c in CASES])  # fmt: skip
+def test_bad_input_exits_2_names_the_line_and_writes_nothing(
+    tmp_path: Path, source: Path, old: str, new: str, command: str, expected: str
+) -> None:
+    bad = edited(source, old, new, tmp_path)
+    out = tmp_path / "results"
+    argv = [command, str(bad)] + ([] if command == "check" else ["-n", "2", "--out", str(out)])
+    code, stdout, stderr = call(argv)
+    assert code == 2, (stdout, stderr)
+    assert "Traceback" not in stderr
+    assert re.search(re.escape(str(bad)) + expected, stderr), stderr
+    assert not out.exists()
