@@ -39,10 +39,12 @@ CASES = [
      "run", r":187: ew\.suppression\.drone.*\.nan is not a number"),
     ("salvo-count-inf", SCENARIO, "count: 384 #", "count: .inf #",
      "run", r":76: salvo\.shahed\.count: "),
-    ("campaign-size-inf", CAMPAIGN, "mass_night: {size: {mean: 55,", "mass_night: {size: {mean: .inf,",
-     "campaign", r":18: attacker\.policy\.mass_night\.size\.mean: \.inf is not allowed"),
-    ("campaign-cv-negative-inf", CAMPAIGN, "size: {mean: 20, cv: 0.5}", "size: {mean: 20, cv: -.inf}",
-     "campaign", r":19: attacker\.policy\.other_nights\.size\.cv: -\.inf is not allowed"),
+    ("campaign-size-inf", CAMPAIGN, "mass_night: {size: {mean: 55,",
+     "mass_night: {size: {mean: .inf,", "campaign",
+     r":18: attacker\.policy\.mass_night\.size\.mean: \.inf is not allowed"),
+    ("campaign-cv-negative-inf", CAMPAIGN, "size: {mean: 20, cv: 0.5}",
+     "size: {mean: 20, cv: -.inf}", "campaign",
+     r":19: attacker\.policy\.other_nights\.size\.cv: -\.inf is not allowed"),
 ]  # fmt: skip
 
 
