@@ -7,7 +7,9 @@ pass validation and give wrong answers with exit status 0, or a traceback in a c
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from pathlib import Path
 
 import pytest
@@ -61,3 +63,58 @@ def test_bad_input_exits_2_names_the_line_and_writes_nothing(
     assert "Traceback" not in stderr
     assert re.search(re.escape(str(bad)) + expected, stderr), stderr
     assert not out.exists()
+
+
+# --------------------------------------------------------------------------- --force (item 1)
+
+REFERENCE = ROOT / "scenarios" / "aug-2025-night.yaml"
+
+
+def test_run_force_never_deletes_a_users_folder_or_file(tmp_path: Path) -> None:
+    thesis = tmp_path / "thesis"
+    thesis.mkdir()
+    (thesis / "chapter1.tex").write_text("three years of work")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    for target in (thesis, notes):
+        code, _, stderr = call(["run", str(REFERENCE), "-n", "2", "--out", str(target), "--force"])
+        assert code == 2 and "Traceback" not in stderr
+        assert f"{target}" in stderr and "--force" in stderr
+    assert (thesis / "chapter1.tex").read_text() == "three years of work"
+    assert notes.read_text() == "mine"
+    assert {p.name for p in tmp_path.iterdir()} == {"thesis", "notes.txt"}
+
+
+def test_run_force_refuses_a_device_a_fifo_and_a_link(tmp_path: Path) -> None:
+    # `--out /dev/null --force` once replaced /dev/null with a folder (run as root); the test
+    # makes its own device (as root) and FIFO, so that a regression cannot harm the machine
+    specials = []
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    specials.append(fifo)
+    if os.geteuid() == 0:
+        device = tmp_path / "null"
+        os.mknod(device, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        specials.append(device)
+    for special in specials:
+        argv = ["run", str(REFERENCE), "-n", "2", "--out", str(special), "--force"]
+        code, _, stderr = call(argv)
+        assert code == 2 and "is not a folder" in stderr, stderr
+        assert not special.is_dir() and special.exists()
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "keep.txt").write_text("kept")
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    code, _, stderr = call(["run", str(REFERENCE), "-n", "2", "--out", str(link), "--force"])
+    assert code == 2 and link.is_symlink() and (real / "keep.txt").read_text() == "kept"
+
+
+def test_run_force_replaces_a_folder_salvo_wrote(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    argv = ["run", str(REFERENCE), "-n", "2", "-q", "--out", str(out)]
+    assert call(argv)[0] == 0
+    (out / "stale.txt").write_text("from an older run")
+    code, _, stderr = call([*argv, "--force"])
+    assert code == 0, stderr
+    assert not (out / "stale.txt").exists() and (out / "manifest.json").exists()

@@ -14,7 +14,13 @@ from scipy import stats
 
 from sim.results import files as files_module
 from sim.results import manifest as manifest_module
-from sim.results.files import ResultsExistError, read_runs, read_summary, write_results
+from sim.results.files import (
+    ResultsExistError,
+    ResultsFolderError,
+    read_runs,
+    read_summary,
+    write_results,
+)
 from sim.results.manifest import build_manifest
 from sim.results.statistics import describe, mean_ci
 from sim.results.summary import format_summary, summarise_runs
@@ -494,12 +500,28 @@ def test_write_results_refuses_existing(tmp_path: Path, runs: pd.DataFrame, summ
 
 def test_write_results_force_overwrites(tmp_path: Path, runs: pd.DataFrame, summary: dict) -> None:
     out = tmp_path / "r"
-    out.mkdir()
+    _write(out, runs, summary)  # a folder salvo wrote (it has a manifest) may be replaced
     (out / "stale.txt").write_text("old")
     _write(out, runs, summary, force=True)
     assert {p.name for p in out.iterdir()} == {"runs.parquet", "summary.json", "manifest.json"}
     assert _siblings(tmp_path) == {"r"}
     assert read_summary(out) == summary
+
+
+def test_write_results_force_never_replaces_what_salvo_did_not_write(
+    tmp_path: Path, runs: pd.DataFrame, summary: dict
+) -> None:
+    folder = tmp_path / "thesis"
+    folder.mkdir()
+    (folder / "chapter1.tex").write_text("mine")
+    regular = tmp_path / "notes.txt"
+    regular.write_text("mine too")
+    for out in (folder, regular):
+        with pytest.raises(ResultsFolderError, match="--force"):
+            _write(out, runs, summary, force=True)
+    assert (folder / "chapter1.tex").read_text() == "mine"
+    assert regular.read_text() == "mine too"
+    assert _siblings(tmp_path) == {"thesis", "notes.txt"}
 
 
 def test_write_results_failure_leaves_nothing(
@@ -522,7 +544,8 @@ def test_write_results_failure_with_force_keeps_old(
     tmp_path: Path, runs: pd.DataFrame, summary: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "r"
-    out.mkdir()
+    out.mkdir()  # an earlier results folder (salvo's manifest), with a file to keep
+    (out / "manifest.json").write_text('{"command": "run"}')
     (out / "keep.txt").write_text("old")
 
     def broken(*args: object, **kwargs: object) -> None:
@@ -531,7 +554,7 @@ def test_write_results_failure_with_force_keeps_old(
     monkeypatch.setattr(files_module.pq, "write_table", broken)
     with pytest.raises(OSError, match="disk full"):
         _write(out, runs, summary, force=True)
-    assert {p.name for p in out.iterdir()} == {"keep.txt"}
+    assert {p.name for p in out.iterdir()} == {"manifest.json", "keep.txt"}
     assert _siblings(tmp_path) == {"r"}
 
 
@@ -563,7 +586,8 @@ def test_write_results_restores_old_when_swap_fails(
     tmp_path: Path, runs: pd.DataFrame, summary: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "r"
-    out.mkdir()
+    out.mkdir()  # an earlier results folder (salvo's manifest), with a file to keep
+    (out / "manifest.json").write_text('{"command": "run"}')
     (out / "keep.txt").write_text("old")
     real_rename = files_module.os.rename
 
@@ -575,6 +599,6 @@ def test_write_results_restores_old_when_swap_fails(
     monkeypatch.setattr(files_module.os, "rename", flaky_rename)
     with pytest.raises(OSError, match="rename failed"):
         _write(out, runs, summary, force=True)
-    assert {p.name for p in out.iterdir()} == {"keep.txt"}
+    assert {p.name for p in out.iterdir()} == {"manifest.json", "keep.txt"}
     assert (out / "keep.txt").read_text() == "old"
     assert _siblings(tmp_path) == {"r"}

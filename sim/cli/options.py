@@ -90,7 +90,10 @@ def add_replication_options(
         help=f"finish an interrupted {resumable} in --out (refused if its inputs differ)",
     )  # fmt: skip
     again.add_argument(
-        "--force", action="store_true", help="delete an existing results folder and start over"
+        "--force",
+        action="store_true",
+        help="delete an existing results folder that salvo wrote and start over (never "
+        "another folder, a file or a device)",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help=quiet_help)
     parser.add_argument(

@@ -54,7 +54,11 @@ def add_run(sub: argparse._SubParsersAction) -> None:
         seeding="replication r uses SeedSequence(seed, spawn_key=(0, r))",
         workers_help=f"{WORKERS_HELP}; does not change the numbers",
     )
-    run.add_argument("--force", action="store_true", help="overwrite an existing results folder")
+    run.add_argument(
+        "--force", action="store_true",
+        help="replace an existing results folder that salvo wrote (never another folder, a "
+        "file or a device)",
+    )  # fmt: skip
     run.add_argument(
         "--json", action="store_true", help="print summary.json on stdout instead of the table"
     )

@@ -21,6 +21,7 @@ from sim.experiments.replications import chunked, default_chunk_size
 from sim.results.chunks import ChunkStore
 from sim.results.files import (
     ResultsFolderError,
+    check_replaceable,
     json_bytes,
     read_json_or_none,
     write_bytes_atomic,
@@ -28,7 +29,6 @@ from sim.results.files import (
 from sim.vocab import (
     CHUNKS_DIR,
     MANIFEST_FILE,
-    RUNS_FILE,
     STATE_FILE,
 )
 
@@ -39,11 +39,6 @@ class RunInterrupted(Exception):
     def __init__(self, out: Path, done: int, total: int) -> None:
         self.out, self.done, self.total = out, done, total
         super().__init__(f"interrupted with {done} of {total} replications saved in {out}")
-
-
-def _is_results_folder(out: Path) -> bool:
-    names = {p.name for p in out.iterdir()}
-    return not names or bool(names & {CHUNKS_DIR, MANIFEST_FILE, RUNS_FILE})
 
 
 def _stored_fingerprint(out: Path, section: str = "experiment") -> str | None:
@@ -95,12 +90,7 @@ def check_results_folder(
             )
         return stored is not None and not chunks.exists()
     if force:
-        if not _is_results_folder(out):
-            raise ResultsFolderError(
-                out,
-                f"{out} exists and is not a salvo results folder; refusing to replace it "
-                "with --force",
-            )
+        check_replaceable(out)
         return False
     raise ResultsFolderError(
         out,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sim.experiments.executors import default_workers
 from sim.experiments.replications import run_replications
-from sim.results.files import ResultsExistError, default_out, write_results
+from sim.results.files import ResultsExistError, check_replaceable, default_out, write_results
 from sim.results.manifest import build_manifest
 from sim.results.summary import summarise_runs
 from sim.spec.scenario import load_scenario
@@ -44,16 +44,18 @@ def run_scenario(
     (default: results/<scenario name>/), on `workers` local processes (default: all cores)
     or a Dask cluster at `dask` (an address, or 'local').
 
-    A scenario with an error raises `InputError` and an existing `out` without `force`
-    `ResultsExistError`, both before anything runs. Replication r uses
+    A scenario with an error raises `InputError`, an existing `out` without `force`
+    `ResultsExistError`, and with `force` an `out` that is not a results folder salvo wrote
+    `ResultsFolderError`, all before anything runs. Replication r uses
     `SeedSequence(seed, spawn_key=(0, r))` (seed: the scenario's unless given), so the numbers
     are the same on every executor.
     `trace` keeps the full traces of the first `trace` replications for the night map.
     """
     scenario = load_scenario(scenario_path)
     out = Path(out) if out else default_out(scenario.name)
-    if out.exists() and not force:
+    if (out.exists() or out.is_symlink()) and not force:
         raise ResultsExistError(out)
+    check_replaceable(out)  # before anything runs: --force replaces only a salvo folder
     seed = scenario.seed if seed is None else seed
     workers = workers or default_workers()
     started = time.perf_counter()

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from sim.results.statistics import finite_or_none
 from sim.vocab import (
+    CHUNKS_DIR,
     MANIFEST_FILE,
     RUNS_FILE,
     SUMMARY_FILE,
@@ -105,6 +106,32 @@ def read_json_or_none(path: Path) -> dict | None:
         return None
 
 
+def written_by_salvo(folder: Path) -> bool:
+    """Whether `folder` is one salvo may replace: empty, or holding a salvo manifest (a JSON
+    object naming its `command`) or a chunk store (`.chunks/`, a run that was interrupted)."""
+    names = {p.name for p in folder.iterdir()}
+    if not names or CHUNKS_DIR in names:
+        return True
+    manifest = read_json_or_none(folder / MANIFEST_FILE)
+    return manifest is not None and isinstance(manifest.get("command"), str)
+
+
+def check_replaceable(out: Path) -> None:
+    """ResultsFolderError unless `out` is absent or a results folder salvo wrote: `--force`
+    never deletes a user's folder, a file, a device or a link."""
+    out = Path(out)
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise ResultsFolderError(
+            out, f"{out} exists and is not a folder; --force replaces only a results folder "
+            "that salvo wrote"
+        )  # fmt: skip
+    if out.is_dir() and not written_by_salvo(out):
+        raise ResultsFolderError(
+            out, f"{out} exists and is not a salvo results folder (no manifest.json); refusing "
+            "to replace it with --force"
+        )  # fmt: skip
+
+
 def default_out(name: str) -> Path:
     """The results folder a command writes when no --out is given: results/<name>/."""
     return Path("results") / name
@@ -121,8 +148,9 @@ def write_results(
 ) -> Path:
     """Atomically create the results folder so readers never see partial or mixed results."""
     out_dir = Path(out_dir)
-    if out_dir.exists() and not force:
+    if (out_dir.exists() or out_dir.is_symlink()) and not force:
         raise ResultsExistError(out_dir)
+    check_replaceable(out_dir)
     extras = {_check_extra_name(k): v for k, v in (extra_files or {}).items()}
 
     parent = out_dir.parent
