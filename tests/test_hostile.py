@@ -118,3 +118,59 @@ def test_run_force_replaces_a_folder_salvo_wrote(tmp_path: Path) -> None:
     code, _, stderr = call([*argv, "--force"])
     assert code == 0, stderr
     assert not (out / "stale.txt").exists() and (out / "manifest.json").exists()
+
+
+# --------------------------------------------------------------------------- file kinds (item 8)
+
+
+@pytest.mark.parametrize(
+    ("command", "file", "kind", "hint"),
+    [
+        (["run"], "scenarios/campaign-status-quo.yaml", "a campaign", "salvo campaign"),
+        (["campaign"], "scenarios/aug-2025-night.yaml", "a scenario", "salvo run"),
+        (["sweep"], "scenarios/calibrated.yaml", "a calibration", "salvo validate --scenario"),
+        (["run"], "experiments/saturation.yaml", "an experiment", "salvo sweep"),
+    ],
+    ids=["campaign-to-run", "scenario-to-campaign", "calibration-to-sweep", "experiment-to-run"],
+)
+def test_a_file_of_another_kind_is_named_with_its_command(
+    tmp_path: Path, command: list[str], file: str, kind: str, hint: str
+) -> None:
+    out = tmp_path / "out"
+    code, _, stderr = call([*command, str(ROOT / file), "--out", str(out)])
+    assert code == 2 and "Traceback" not in stderr
+    assert f"this is {kind} file" in stderr and f"use `{hint} " in stderr
+    assert len(stderr.strip().splitlines()) == 1  # one line, not a wall of schema errors
+    assert not out.exists()
+
+
+def test_validate_names_a_scenario_given_as_the_calibration(tmp_path: Path) -> None:
+    csv = ROOT.parent / "shared" / "data" / "nights-calibration.csv"
+    if not csv.exists():
+        pytest.skip("needs ../shared/data")
+    argv = ["validate", str(csv), "--scenario", str(ROOT / "scenarios" / "aug-2025-night.yaml"),
+            "--out", str(tmp_path / "v")]  # fmt: skip
+    code, _, stderr = call(argv)
+    assert code == 2 and "this is a scenario file, not a calibration file" in stderr
+
+
+def test_check_validates_every_shipped_file_by_its_kind() -> None:
+    files = sorted((ROOT / "scenarios").glob("*.yaml")) + sorted(
+        (ROOT / "experiments").glob("*.yaml")
+    )
+    code, stdout, stderr = call(["check", *map(str, files)])
+    assert code == 0, stderr
+    lines = stdout.strip().splitlines()
+    assert len(lines) == len(files) and all(": ok: " in line for line in lines)
+    kinds = " ".join(lines)
+    assert "campaign 'campaign-status-quo'" in kinds and "experiment 'saturation'" in kinds
+    assert "calibration of" in kinds
+
+
+def test_check_reports_a_broken_campaign_as_a_campaign(tmp_path: Path) -> None:
+    bad = edited(CAMPAIGN, "mass_night: {size: {mean: 55,", "mass_night: {size: {mean: -5,",
+                 tmp_path)  # fmt: skip
+    code, _, stderr = call(["check", str(bad)])
+    assert code == 2
+    assert re.search(re.escape(str(bad)) + r":18: attacker\.policy\.mass_night\.size\.mean", stderr)
+    assert "salvo:" not in stderr and "required field 'salvo'" not in stderr

@@ -46,28 +46,68 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """salvo check: validate scenario files without running them."""
-    from sim.spec.scenario import load_scenario
-    from sim.spec.yamlio import InputError
+    """salvo check: validate scenario, campaign, experiment and calibration files without
+    running them; each file's kind is told by its keys."""
+    from sim.spec.yamlio import InputError, file_kind, load_yaml
 
     failures = []
-    for path in args.scenarios:
+    for path in args.files:
         try:
-            scenario = load_scenario(path)
+            kind = file_kind(load_yaml(path).data) or "scenario"
+            print(f"{path}: ok: {CHECKS[kind](path)}")
         except InputError as err:
             failures.append(str(err))
-            continue
-        launched = scenario.launched_by_class()
-        units = sum(g.count for g in scenario.defences.values())
-        print(
-            f"{path}: ok: '{scenario.name}', {sum(launched.values())} threats in "
-            f"{len(scenario.salvo)} groups, {units} defence units in "
-            f"{len(scenario.defences)} groups"
-        )
     if failures:
         print("\n".join(failures), file=sys.stderr)
         return EXIT_BAD_INPUT
     return EXIT_OK
+
+
+def check_scenario(path: str) -> str:
+    from sim.spec.scenario import load_scenario
+
+    scenario = load_scenario(path)
+    units = sum(g.count for g in scenario.defences.values())
+    return (
+        f"'{scenario.name}', {sum(scenario.launched_by_class().values())} threats in "
+        f"{len(scenario.salvo)} groups, {units} defence units in {len(scenario.defences)} groups"
+    )
+
+
+def check_campaign(path: str) -> str:
+    from sim.spec.campaign import load_campaign
+
+    campaign = load_campaign(path)
+    calendar = campaign.calendar
+    return f"campaign '{campaign.name}', {calendar.days} days from {calendar.start}"
+
+
+def check_experiment(path: str) -> str:
+    from sim.spec.experiment import prepare
+
+    prepared = prepare(path)
+    what = "campaigns" if prepared.is_campaign else "design points"
+    return (
+        f"experiment '{prepared.name}', {len(prepared.points)} {what} x "
+        f"{prepared.replications} replications"
+    )
+
+
+def check_calibration(path: str) -> str:
+    from sim.spec.calibration import load_calibration
+
+    calibration = load_calibration(path)
+    return (
+        f"calibration of {len(calibration.posture)} quarters on {Path(calibration.template).name}"
+    )
+
+
+CHECKS: dict[str, Callable[[str], str]] = {
+    "scenario": check_scenario,
+    "campaign": check_campaign,
+    "experiment": check_experiment,
+    "calibration": check_calibration,
+}
 
 
 def cmd_catalog(args: argparse.Namespace) -> int:

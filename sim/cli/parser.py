@@ -75,11 +75,17 @@ def add_check(sub: argparse._SubParsersAction) -> None:
     """`salvo check`."""
     check = sub.add_parser(
         "check",
-        help="validate scenario files without running them",
-        description="Validate scenario files: the same checks and messages as 'salvo run', "
-        "no simulation, nothing written. Exit status 2 if any file has an error.",
+        help="validate scenario, campaign, experiment and calibration files without running them",
+        description="Validate salvo files, each by the kind its keys say (a scenario, a "
+        "campaign, an experiment or a calibration file): the same checks and messages as the "
+        "command that runs it, no simulation, nothing written. Exit status 2 if any file has "
+        "an error.",
+        epilog="example: salvo check scenarios/*.yaml experiments/*.yaml",
     )
-    check.add_argument("scenarios", metavar="SCENARIO", nargs="+", help="scenario YAML files")
+    check.add_argument(
+        "files", metavar="FILE", nargs="+",
+        help="scenario, campaign, experiment or calibration YAML files",
+    )  # fmt: skip
     check.set_defaults(func=commands.cmd_check)
 
 

@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sim.spec.scenario import Scenario, scenario_from_data
-from sim.spec.yamlio import ErrorLine, InputError, PathError, load_yaml, validate
+from sim.spec.yamlio import ErrorLine, InputError, PathError, load_yaml, require_kind, validate
 
 FORMAT = "salvo-calibration/1"
 ROOT = Path(__file__).resolve().parents[2]
@@ -318,6 +318,7 @@ def default_calibration(
 def load_calibration(path: str | Path) -> Calibration:
     """Read and validate a calibration file (raises InputError with file and line)."""
     loaded = load_yaml(path)
+    require_kind(loaded, "calibration")
     calibration = validate(Calibration, loaded)
     template = Path(calibration.template)
     if not template.is_absolute():

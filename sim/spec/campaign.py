@@ -56,6 +56,7 @@ from sim.spec.yamlio import (
     LoadedYaml,
     PathError,
     load_yaml,
+    require_kind,
     require_known,
     validate,
 )
@@ -585,6 +586,7 @@ def load_campaign(path: str | Path) -> Campaign:
         loaded = load_yaml(path)
     except ValueError as err:  # PyYAML's date constructor raises ValueError (`2025-13-45`)
         raise _bad_date(Path(path), err) from None
+    require_kind(loaded, "campaign")
     return campaign_from_data(loaded)
 
 

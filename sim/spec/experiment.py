@@ -42,6 +42,7 @@ from sim.spec.yamlio import (
     PathError,
     inputs_fingerprint,
     load_yaml,
+    require_kind,
     unknown_message,
     validate,
 )
@@ -546,6 +547,7 @@ def prepare(
     """
     path = Path(path)
     loaded = load_yaml(path)
+    require_kind(loaded, "experiment")
     experiment = validate(Experiment, loaded)
     text = path.read_text(encoding="utf-8-sig")
 

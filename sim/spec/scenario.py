@@ -44,7 +44,15 @@ from sim.spec.types import (
     Strict,
     Weights,
 )
-from sim.spec.yamlio import LoadedYaml, PathError, load_yaml, require_known, suggest, validate
+from sim.spec.yamlio import (
+    LoadedYaml,
+    PathError,
+    load_yaml,
+    require_kind,
+    require_known,
+    suggest,
+    validate,
+)
 from sim.vocab import CLASSES, ThreatClass
 
 DefenceKind = Literal[
@@ -609,5 +617,8 @@ def scenario_from_data(loaded: LoadedYaml) -> Scenario:
 
 
 def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario file (raises `InputError` with file, line and field)."""
-    return scenario_from_data(load_yaml(path))
+    """Read and validate a scenario file (raises `InputError` with file, line and field, or
+    naming the command a campaign, experiment or calibration file is for)."""
+    loaded = load_yaml(path)
+    require_kind(loaded, "scenario")
+    return scenario_from_data(loaded)

@@ -18,7 +18,7 @@ import hashlib
 import math
 import os
 import re
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
@@ -44,6 +44,7 @@ __all__ = [
     "format_errors",
     "load_yaml",
     "load_yaml_text",
+    "require_kind",
     "require_known",
     "suggest",
     "text_sha256",
@@ -612,3 +613,42 @@ def _narrow(candidates: list[Any], tag: Any) -> list[Any]:
     if not isinstance(tag, str):
         return candidates
     return _narrowed(candidates, tag) or candidates
+
+
+# --------------------------------------------------------------------------- file kinds
+
+# kind -> (the command that takes it, top-level keys that only that kind of file has)
+FILE_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    # in this order: a calibration file has `parameters` too
+    "scenario": ("salvo run", ("salvo", "defences", "launch_sites")),
+    "campaign": ("salvo campaign", ("calendar", "attacker", "defender")),
+    "calibration": ("salvo validate --scenario", ("builder", "posture")),
+    "experiment": ("salvo sweep", ("parameters", "design", "derived")),
+}
+
+
+def file_kind(data: Any) -> str | None:
+    """The kind of salvo file YAML data is, from its top-level keys (None if it says none)."""
+    if not isinstance(data, Mapping):
+        return None
+    if data.get("format") == "salvo-calibration/1":
+        return "calibration"
+    for kind, (_, keys) in FILE_KINDS.items():
+        if any(key in data for key in keys):
+            return kind
+    return None
+
+
+def require_kind(loaded: LoadedYaml, expected: str) -> None:
+    """InputError naming the right command when the file is plainly another kind of salvo
+    file (a campaign given to `salvo run`, say), instead of a wall of schema errors."""
+    kind = file_kind(loaded.data)
+    if kind is not None and kind != expected:
+        command = FILE_KINDS[kind][0]
+        article = "an" if kind[0] in "aeiou" else "a"
+        wanted = "an" if expected[0] in "aeiou" else "a"
+        raise InputError.single(
+            loaded.file,
+            f"this is {article} {kind} file, not {wanted} {expected} file: use "
+            f"`{command} {loaded.file}`",
+        )
