@@ -251,6 +251,30 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(
         assert (out / name).read_bytes() == (reference / name).read_bytes(), name
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("to_group", [False, True], ids=["kill-salvo", "kill-process-group"])
+def test_sigterm_stops_like_ctrl_c_and_says_how_to_resume(
+    call, salvo_process, wait_for_chunks, tmp_path: Path, to_group: bool
+) -> None:
+    # `kill PID` (or a scheduler's time limit on the whole group): the workers ignore it, the
+    # command stops them, keeps what finished and says how to go on, as for Ctrl-C
+    file = write(tmp_path, SLOW_GRID)
+    out = tmp_path / "out"
+    proc = salvo_process("sweep", file, "--out", out, "-w", "2", "--chunk-size", "2")
+    wait_for_chunks(out, proc, 2)
+    if to_group:
+        os.killpg(proc.pid, signal.SIGTERM)
+    else:
+        os.kill(proc.pid, signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert "interrupted" in stderr and "resume with:" in stderr and str(out) in stderr
+    code, _, err = call(["sweep", str(file), "--out", str(out), "--resume", "-w", "1", "-q"])
+    assert code == 0, err
+    assert (out / "runs.parquet").exists()
+
+
 def test_resume_fills_the_gaps_between_saved_chunks(call, serial: Path, tmp_path: Path) -> None:
     """Saved replications 0, 2 of point 0 and 1 of point 1: only the other three run."""
     file = write(tmp_path)

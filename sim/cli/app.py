@@ -2,13 +2,15 @@
 
 Bad input (a file with an error, an existing results folder, an option out of range) prints
 `FILE:LINE: field.path: message` (or `salvo: message`) on stderr and exits with status 2;
-nothing is written in that case. Ctrl-C exits with 130.
+nothing is written in that case. Ctrl-C or SIGTERM exits with 130 and says what is saved.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 
 from sim.cli.commands import EXIT_BAD_INPUT, EXIT_ERROR, EXIT_INTERRUPTED
@@ -44,10 +46,22 @@ def guarded(func: Callable[[argparse.Namespace], int], args: argparse.Namespace)
         raise
 
 
+def terminated(signum: int, frame: object) -> None:
+    """SIGTERM (`kill`, a scheduler's time limit) stops a command as Ctrl-C does: what finished
+    is saved and the message says how to resume."""
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `salvo` console script."""
     args = build_parser().parse_args(argv)
-    return guarded(args.func, args)
+    if threading.current_thread() is not threading.main_thread():
+        return guarded(args.func, args)
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        return guarded(args.func, args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -34,24 +34,31 @@ class ExecutorError(Exception):
     """An executor could not be started (Dask missing, scheduler unreachable)."""
 
 
+# Ctrl-C and `kill`: the parent's business; it stops the workers and says what is saved
+INTERRUPTS = frozenset({signal.SIGINT, signal.SIGTERM})
+
+
 @contextlib.contextmanager
-def _children_ignore_sigint() -> Iterator[None]:
-    """Processes started in this block inherit a blocked SIGINT (the mask survives exec), so
-    Ctrl-C cannot interrupt a worker while it is still importing, before its initializer
-    runs. In this process a Ctrl-C in the block is held, not lost: it arrives on unblock."""
+def _children_ignore_interrupts() -> Iterator[None]:
+    """Processes started in this block inherit a blocked SIGINT and SIGTERM (the mask survives
+    exec), so Ctrl-C or `kill` of the process group cannot interrupt a worker while it is still
+    importing, before its initializer runs. In this process such a signal is held, not lost:
+    it arrives on unblock."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPTS)
     try:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def _ignore_sigint() -> None:
-    """Worker initializer: Ctrl-C is the parent's business (it stops the pool cleanly)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _ignore_interrupts() -> None:
+    """Worker initializer: Ctrl-C and SIGTERM are the parent's business (it stops the pool
+    cleanly and kills the workers)."""
+    for signum in INTERRUPTS:
+        signal.signal(signum, signal.SIG_IGN)
 
 
 class Executor:
@@ -107,7 +114,7 @@ class ProcessExecutor(Executor):
         # method that is safe with threads (Dask, BLAS) on every platform
         context = multiprocessing.get_context("spawn")
         self._pool = ProcessPoolExecutor(
-            max_workers=self.workers, mp_context=context, initializer=_ignore_sigint
+            max_workers=self.workers, mp_context=context, initializer=_ignore_interrupts
         )
         self._pending: set[Future] = set()
         self._closed = False
@@ -131,7 +138,7 @@ class ProcessExecutor(Executor):
                 if item is _END:
                     exhausted = True
                 else:
-                    with _children_ignore_sigint():  # workers are spawned inside submit
+                    with _children_ignore_interrupts():  # workers are spawned inside submit
                         self._pending.add(self._pool.submit(fn, item))
             if not self._pending:
                 return
@@ -156,7 +163,7 @@ class ProcessExecutor(Executor):
         ]
         for process in processes:
             with contextlib.suppress(Exception):
-                process.terminate()
+                process.kill()  # they ignore SIGINT and SIGTERM
         self._pool.shutdown(wait=False, cancel_futures=True)
         for process in processes:
             with contextlib.suppress(Exception):
