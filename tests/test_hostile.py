@@ -13,7 +13,10 @@ import stat
 from pathlib import Path
 
 import pytest
-from helpers import call
+from helpers import call, night_row, write_nights_csv
+
+from sim.spec.observed import REQUIRED_COLUMNS, load_nights
+from sim.spec.yamlio import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = ROOT / "tests" / "data" / "bad-input-base.yaml"  # a frozen reference night
@@ -174,3 +177,62 @@ def test_check_reports_a_broken_campaign_as_a_campaign(tmp_path: Path) -> None:
     assert code == 2
     assert re.search(re.escape(str(bad)) + r":18: attacker\.policy\.mass_night\.size\.mean", stderr)
     assert "salvo:" not in stderr and "required field 'salvo'" not in stderr
+
+
+# --------------------------------------------------------------------------- nights CSV (item 7)
+
+
+def nights_text(rows: list[list], header: list[str] | None = None, sep: str = ",") -> str:
+    header = header or list(REQUIRED_COLUMNS)
+    return "\n".join(sep.join(str(v) for v in r) for r in [header, *rows]) + "\n"
+
+
+ROWS = [
+    night_row("2025-09-01", drone_launched=100, drone_destroyed=90),
+    night_row("2025-09-02", drone_launched=60, drone_destroyed=50, cruise_launched=4),
+]
+
+
+def test_a_spreadsheet_csv_with_bom_and_crlf_reads_as_the_same_nights(tmp_path: Path) -> None:
+    plain = write_nights_csv(tmp_path, ROWS)
+    saved = tmp_path / "excel.csv"
+    saved.write_bytes(b"\xef\xbb\xbf" + nights_text(ROWS).replace("\n", "\r\n").encode())
+    assert load_nights(saved).drop(columns="line").equals(load_nights(plain).drop(columns="line"))
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (nights_text(ROWS, sep=";").encode(), r":1: .*separated by ';'"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", r": not a UTF-8 text file"),
+        (nights_text([*ROWS, night_row("2025-09-01", drone_launched=40)]).encode(),
+         r":4: date: 2025-09-01 is given twice \(first on line 2\)"),
+    ],
+    ids=["semicolons", "binary", "duplicate-date"],
+)  # fmt: skip
+def test_a_bad_nights_file_is_named_with_its_line(
+    tmp_path: Path, content: bytes, expected: str
+) -> None:
+    path = tmp_path / "nights.csv"
+    path.write_bytes(content)
+    with pytest.raises(InputError) as info:
+        load_nights(path)
+    assert re.search(re.escape(str(path)) + expected, str(info.value)), str(info.value)
+    code, _, stderr = call(["validate", str(path), "--out", str(tmp_path / "v")])
+    assert code == 2 and "Traceback" not in stderr and not (tmp_path / "v").exists()
+
+
+def test_totals_that_disagree_with_the_classes_are_errors(tmp_path: Path) -> None:
+    header = [*REQUIRED_COLUMNS, "total_launched", "total_destroyed", "total_lost"]
+    good = [*ROWS[0], 100, 90, 0]
+    bad = [*ROWS[1], 64, 51, 0]  # 60 drones + 4 cruise launched, 50 destroyed
+    path = tmp_path / "nights.csv"
+    path.write_text(nights_text([good, bad], header))
+    with pytest.raises(InputError) as info:
+        load_nights(path)
+    text = str(info.value)
+    assert (
+        f"{path}:3: total_destroyed: 51 is not the sum of the classes' destroyed counts (50)"
+        in text
+    )
+    assert "total_launched" not in text  # 64 is right

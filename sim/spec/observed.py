@@ -19,6 +19,7 @@ import calendar
 import csv
 import datetime as dt
 import hashlib
+import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,17 +52,31 @@ def load_nights(path: str | Path) -> pd.DataFrame:
     """Read and check a nights CSV; one row per night with launched/intercepted per class.
 
     Raises InputError with `FILE:LINE: column: message` for a missing column, a count that
-    is not a whole number >= 0, destroyed + lost > launched, or a bad date.
+    is not a whole number >= 0, destroyed + lost > launched, a bad or repeated date, a
+    `total_*` column that disagrees with the classes, a file that is not UTF-8 text or whose
+    columns are separated by semicolons. A file saved by a spreadsheet (a UTF-8 byte-order
+    mark, CRLF line ends) reads as the same data.
     """
     path = Path(path)
     file = str(path)
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.reader(handle))
+        raw = path.read_bytes()
     except OSError as err:
         raise InputError.single(file, f"cannot read file: {err.strerror or err}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise InputError.single(
+            file, f"not a UTF-8 text file (byte {err.start}): expected a CSV of nights"
+        ) from None
+    rows = list(csv.reader(io.StringIO(text, newline="")))
     if not rows:
         raise InputError.single(file, "empty file: expected a header row and nights")
+    if len(rows[0]) == 1 and rows[0][0].count(";") >= 2:
+        raise InputError(
+            [ErrorLine(file, 1, "", "the columns are separated by ';': salvo reads comma-"
+                       "separated files (save the sheet as CSV with commas)")]
+        )  # fmt: skip
     header = [name.strip() for name in rows[0]]
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
@@ -71,6 +86,7 @@ def load_nights(path: str | Path) -> pd.DataFrame:
     index = {name: k for k, name in enumerate(header)}
     errors: list[ErrorLine] = []
     records = []
+    seen: dict[pd.Timestamp, int] = {}
     for line_no, row in enumerate(rows[1:], start=2):
         if not any(cell.strip() for cell in row):
             continue
@@ -83,6 +99,13 @@ def load_nights(path: str | Path) -> pd.DataFrame:
         except ValueError:
             errors.append(ErrorLine(file, line_no, "date", f"not a date: {row[index['date']]!r}"))
             continue
+        if record["date"] in seen:
+            errors.append(
+                ErrorLine(file, line_no, "date", f"{row[index['date']].strip()} is given twice "
+                          f"(first on line {seen[record['date']]})")  # type: ignore[index]
+            )  # fmt: skip
+            continue
+        seen[record["date"]] = line_no  # type: ignore[index]
         for column in REQUIRED_COLUMNS[1:]:
             text = row[index[column]].strip()
             try:
@@ -106,12 +129,39 @@ def load_nights(path: str | Path) -> pd.DataFrame:
                             f"destroyed ({destroyed}) + lost ({lost}) exceed launched ({launched})",
                         )
                     )
+        errors += _total_errors(file, line_no, row, index, record)
         records.append(record)
     if errors:
         raise InputError(errors)
     if not records:
         raise InputError.single(file, "no nights in the file")
     return _tidy(pd.DataFrame.from_records(records))
+
+
+def _total_errors(
+    file: str, line: int, row: list[str], index: dict[str, int], record: dict[str, object]
+) -> list[ErrorLine]:
+    """`total_launched`, `total_destroyed`, `total_lost` (where the file has them) must be the
+    sums of the classes' columns."""
+    errors = []
+    for what in ("launched", "destroyed", "lost"):
+        column = f"total_{what}"
+        keys = [f"{cls}_{what}" for cls in RAW_CLASSES]
+        if column not in index or not all(k in record for k in keys):
+            continue
+        text = row[index[column]].strip()
+        expected = sum(int(record[k]) for k in keys)  # type: ignore[call-overload]
+        try:
+            value = int(text)
+        except ValueError:
+            errors.append(ErrorLine(file, line, column, f"not a whole number: {text!r}"))
+            continue
+        if value != expected:
+            errors.append(
+                ErrorLine(file, line, column, f"{value} is not the sum of the classes' "
+                          f"{what} counts ({expected})")
+            )  # fmt: skip
+    return errors
 
 
 def _tidy(raw: pd.DataFrame) -> pd.DataFrame:
