@@ -389,7 +389,9 @@ def test_params_spec():
             ":2: drone_launched: -3 is negative",
         ),
         (
-            lambda tmp: write_nights_csv(tmp, [night_row(), night_row(cruise_launched="ten")]),
+            lambda tmp: write_nights_csv(
+                tmp, [night_row(), night_row("2025-08-22", cruise_launched="ten")]
+            ),
             ":3: cruise_launched: not a whole number: 'ten'",
         ),
         (

@@ -35,7 +35,7 @@ def test_mixed_missiles_are_apportioned_and_conserved(tmp_path):
         [
             night_row(cruise_launched=6, ballistic_launched=2, missile_mixed_launched=8,
                  missile_mixed_destroyed=3),
-            night_row(missile_mixed_launched=5, missile_mixed_destroyed=5),
+            night_row("2025-08-22", missile_mixed_launched=5, missile_mixed_destroyed=5),
         ],
     )  # fmt: skip
     nights = load_nights(path)
@@ -61,7 +61,7 @@ def test_mixed_missiles_are_apportioned_and_conserved(tmp_path):
     ],
 )
 def test_bad_rows_report_file_line_column(tmp_path, edit, column, fragment):
-    rows = [night_row(drone_launched=50, drone_destroyed=40), night_row(**edit)]
+    rows = [night_row(drone_launched=50, drone_destroyed=40), night_row("2025-08-22", **edit)]
     path = write_nights_csv(tmp_path, rows)
     with pytest.raises(InputError) as err:
         load_nights(path)
@@ -88,8 +88,8 @@ def test_bad_date(tmp_path):
 
 def test_baseline_uses_quarter_rates_and_falls_back_to_overall(tmp_path):
     rows = (
-        [night_row("2025-01-10", drone_launched=100, drone_destroyed=90)] * 3
-        + [night_row("2025-04-10", drone_launched=100, drone_destroyed=70)] * 3
+        [night_row(f"2025-01-1{d}", drone_launched=100, drone_destroyed=90) for d in range(3)]
+        + [night_row(f"2025-04-1{d}", drone_launched=100, drone_destroyed=70) for d in range(3)]
         + [night_row("2025-07-10", drone_launched=10, drone_destroyed=10)]
     )
     nights = load_nights(write_nights_csv(tmp_path, rows))
