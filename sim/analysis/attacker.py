@@ -66,16 +66,22 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 from scipy import optimize, special, stats
 
 from sim.analysis.numeric import central_hessian
+from sim.results.files import ResultsExistError, write_bytes_atomic
 from sim.results.manifest import file_sha256
+from sim.results.tables import text_table
 from sim.spec.observed import (
     MIN_THREATS,
     OBSERVED_CLASSES,
     MonthCounts,
     days_in_month,
+    load_nights,
+    read_month_counts,
 )
+from sim.spec.yamlio import OptionError
 
 __all__ = [
     "CLASSES",
@@ -1594,12 +1600,6 @@ def fit_attacker_file(
     sample is scaled by `sampling_fraction`. Bad files raise InputError, an existing `out`
     without `force` ResultsExistError, a bad window or option OptionError.
     """
-    import yaml
-
-    from sim.results.files import ResultsExistError, write_bytes_atomic
-    from sim.spec.observed import load_nights, read_month_counts
-    from sim.spec.yamlio import OptionError
-
     out = Path(out)
     if out.exists() and not force:
         raise ResultsExistError(out)
@@ -1626,8 +1626,6 @@ def fit_attacker_file(
 def format_attacker_fit(fit: AttackerFit) -> str:
     """What the fit says, for the terminal: per month the launch nights per day and the
     threats against the full counts; the mass share, sizes, composition and cadence."""
-    from sim.results.tables import text_table
-
     rows = []
     for m in fit.months:
         rows.append([

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from sim.results.files import write_bytes_atomic
+from sim.results.tables import text_table
 from sim.spec.observed import MIN_THREATS, MonthCounts, days_in_month, nights_between
 from sim.vocab import HINDCAST_FILE, NIGHTS_FILE
 
@@ -165,8 +166,6 @@ LABELS: Mapping[str, str] = {
 def format_hindcast(table: pd.DataFrame) -> str:
     """The comparison as a text table: per metric and month, simulated median [5-95 %] and
     observed, and how many months fall inside the band."""
-    from sim.results.tables import text_table
-
     lines = ["simulated (median [5–95 %] over replications) against observed, nights >= 30:"]
     months = list(dict.fromkeys(table["month"]))
     for metric in METRICS:

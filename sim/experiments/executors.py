@@ -259,12 +259,20 @@ class DaskExecutor(Executor):
 _END = object()
 
 
-def make_executor(*, workers: int | None = None, dask: str | None = None) -> Executor:
-    """The executor the CLI options ask for: Dask if `dask` is set, else processes or serial."""
+def make_executor(
+    *, workers: int | None = None, dask: str | None = None, tasks: int | None = None
+) -> Executor:
+    """The executor the CLI options ask for: Dask if `dask` is set, else processes or serial.
+
+    With `tasks` (how many the work is) at most 1 and no Dask, the work runs here: starting a
+    pool for a single task would only cost time.
+    """
     if dask:
         return DaskExecutor(dask, workers)
     workers = workers or default_workers()
-    return SerialExecutor() if workers <= 1 else ProcessExecutor(workers)
+    if workers <= 1 or (tasks is not None and tasks <= 1):
+        return SerialExecutor()
+    return ProcessExecutor(workers)
 
 
 def _call_indexed(fn: Callable[[Any], Any], indexed: tuple[int, Any]) -> tuple[int, Any]:
@@ -281,19 +289,15 @@ def map_ordered(
     dask: str | None = None,
     progress: Progress | None = None,
 ) -> list[Any]:
-    """`[fn(item) for item in items]` on the executor that `workers` and `dask` ask for (as
-    `make_executor`; one item runs here), in item order whatever order they finish in.
+    """`[fn(item) for item in items]` on the executor that `workers` and `dask` ask for
+    (`make_executor`), in item order whatever order they finish in.
 
     `fn` must be picklable (a module-level function) for processes and Dask; `progress` counts
     each finished item.
     """
     items = list(items)
     results: list[Any] = [None] * len(items)
-    executor = (
-        SerialExecutor()
-        if len(items) <= 1 and dask is None
-        else make_executor(workers=workers, dask=dask)
-    )
+    executor = make_executor(workers=workers, dask=dask, tasks=len(items))
     call = functools.partial(_call_indexed, fn)
     try:
         with executor:

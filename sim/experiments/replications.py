@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from sim.experiments.executors import SerialExecutor, make_executor
+from sim.experiments.executors import make_executor
 from sim.experiments.progress import Progress
 from sim.night.laydown import NightPlan
 from sim.night.model import run_night
@@ -100,12 +100,7 @@ def run_replications(
     tasks = [
         Task(scenario, point, base_seed, chunk) for chunk in chunked(range(replications), size)
     ]
-    # a single task runs here: starting a pool for it would only cost time
-    executor = (
-        SerialExecutor()
-        if len(tasks) <= 1 and dask is None
-        else make_executor(workers=workers, dask=dask)
-    )
+    executor = make_executor(workers=workers, dask=dask, tasks=len(tasks))
     rows: list[dict] = []
     bar = Progress(replications, enabled=progress)
     try:

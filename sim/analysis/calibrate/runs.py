@@ -15,6 +15,7 @@ from sim.analysis.calibrate import DEFAULT_CRITERION
 from sim.analysis.calibrate.emulator import EmulatorGrid, build_emulator
 from sim.analysis.calibrate.fit import FitResult, fit_calibration, parse_params, prepare_start
 from sim.analysis.calibrate.validate import ValidationResult, validate_nights
+from sim.experiments.executors import default_workers
 from sim.night.builder import night_rows
 from sim.results.files import ResultsExistError, default_out
 from sim.results.manifest import file_sha256
@@ -104,8 +105,6 @@ def calibrate_file(
     `dask`; the fit is the same on any. Bad files raise `InputError`, bad `params`
     `OptionError`, an existing `out` without `force` `ResultsExistError`.
     """
-    from sim.experiments.executors import default_workers
-
     rows = night_rows(nights_between(load_nights(nights_path), since, until))
     out = Path(out)
     if out.exists() and not force:
@@ -150,6 +149,19 @@ def calibrate_file(
     )
 
 
+def baseline_data(
+    nights_path: str | Path, fit_data: str | Path | None, since: dt.date | None, cv: int | None
+) -> str:
+    """What the baseline was fitted on, for validation.json."""
+    if cv:
+        return "training folds"
+    if fit_data:
+        return str(fit_data)
+    if since:
+        return f"{nights_path} before {since}"
+    return str(nights_path)
+
+
 @dataclass
 class ValidateResult:
     """What `validate_file` scored and wrote (validation.csv and validation.json in `out`)."""
@@ -191,8 +203,6 @@ def validate_file(
     builder (never from a fit that saw them). Bad input raises `InputError` or `OptionError`,
     an existing `out` without `force` `ResultsExistError`.
     """
-    from sim.experiments.executors import default_workers
-
     every_night = load_nights(nights_path)
     nights = nights_between(every_night, since, until)
     if fit_data:
@@ -228,15 +238,7 @@ def validate_file(
         "scenario": str(calibration_path),
         "data": str(nights_path),
         "data_sha256": file_sha256(nights_path),
-        "fit_data": (
-            "training folds"
-            if cv
-            else str(fit_data)
-            if fit_data
-            else f"{nights_path} before {since}"
-            if since
-            else str(nights_path)
-        ),
+        "fit_data": baseline_data(nights_path, fit_data, since, cv),
         "since": since.isoformat() if since else None,
         "until": until.isoformat() if until else None,
         "cv": cv,
