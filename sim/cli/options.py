@@ -6,26 +6,25 @@ import argparse
 import datetime as dt
 
 
-def positive_int(text: str) -> int:
-    """argparse type: a whole number of at least 1."""
+def whole_number(text: str, minimum: int, rule: str) -> int:
+    """`text` as a whole number of at least `minimum` (ArgumentTypeError saying `rule`)."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be {rule}, got {value}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1."""
+    return whole_number(text, 1, "at least 1")
 
 
 def seed(text: str) -> int:
     """argparse type: a seed, a whole number of 0 or more."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
+    return whole_number(text, 0, "0 or more")
 
 
 def iso_date(text: str) -> dt.date:
