@@ -22,6 +22,8 @@ OUTCOMES: tuple[str, ...] = ("launched", *STATE_NAMES[1:], "intercepted")
 # "Who engaged it" for a threat nobody engaged.
 NO_UNIT = -1
 
+# The classes the Air Force's nightly reports count (decoys are counted as drones).
+OBSERVED_CLASSES: tuple[str, ...] = ("drone", "cruise", "ballistic", "hypersonic")
 # The Air Force reports decoys together with drones, and the missile classes together.
 REPORTED_CLASSES: dict[str, tuple[str, ...]] = {
     "drone": ("drone", "decoy"),

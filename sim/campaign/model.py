@@ -28,9 +28,9 @@ import mesa
 import numpy as np
 import pandas as pd
 
+from sim.campaign.nights import CalibratedNights, TemplateNights, largest_remainder
 from sim.night.agents import release_agent_ids
-from sim.night.laydown import NightPlan
-from sim.night.model import NightModel, NightResult
+from sim.night.model import NightResult
 from sim.spec.campaign import DAYS_PER_MONTH, Campaign, MassPolicy, Ramp, SalvoPlan, SteadyPolicy
 from sim.spec.scenario import DefenceGroup, Scenario
 from sim.vocab import CLASSES
@@ -38,34 +38,7 @@ from sim.vocab import CLASSES
 __all__ = ["CampaignModel", "CampaignSetup", "largest_remainder", "run_campaign"]
 
 DAYS_PER_YEAR = 365.25
-_LOADED = ("magazine", "reserve", "radius_km")  # per-unit columns a campaign sets each night
 _EPS = 1e-9
-
-
-def largest_remainder(total: int, weights: np.ndarray) -> np.ndarray:
-    """Split `total` into whole parts proportional to `weights` (Hamilton's method).
-
-    Ties go to the earlier entry; zero weights get nothing; the parts sum to `total`
-    (or to 0 when every weight is 0).
-    """
-    w = np.asarray(weights, dtype=float)
-    out = np.zeros(len(w), dtype=np.int64)
-    if len(w) == 1:  # the general case gives the same, slower
-        out[0] = total if total > 0 and w[0] > 0 else 0
-        return out
-    s = w.sum()
-    if total <= 0 or s <= 0:
-        return out
-    raw = total * w / s
-    out[:] = np.floor(raw + _EPS)
-    short = int(total - out.sum())
-    if short > 0:
-        order = np.argsort(-(raw - out), kind="stable")
-        out[order[:short]] += 1
-    elif short < 0:  # pragma: no cover - only if rounding pushed several parts up
-        order = np.argsort(raw - out, kind="stable")
-        out[order[:-short]] -= 1
-    return out
 
 
 def _ramp_fraction(ramp: Ramp, days_in: int) -> float:
@@ -92,7 +65,7 @@ class CampaignSetup:
     """What every replication of a campaign shares, computed once (no random draws)."""
 
     scenario: Scenario  # the template with the groups that join later (allied, teams)
-    plan: NightPlan | None  # None when the template has distributions (one per night then)
+    nights: TemplateNights | CalibratedNights  # how a night is made from the launches
     defence_types: list[str]  # every defence type with units, in unit order of appearance
     unit_type: np.ndarray  # per unit: index into defence_types
     tracked: list[str]  # defence types whose rounds are counted
@@ -100,11 +73,21 @@ class CampaignSetup:
     base_active: np.ndarray  # per unit: in service from day 0
     allied_units: list[tuple[int, np.ndarray]]  # (arrival day, unit indices)
     team_order: np.ndarray  # unit indices of new teams, in the order they enter service
-    salvo_groups: list[str]
-    threat_types: list[str]  # attacker types: stock, production and template salvo types
-    type_groups: list[tuple[np.ndarray, np.ndarray]]  # per threat type: (group idx, weights)
-    template_type_counts: np.ndarray  # per threat type: threats in the template salvo
-    threat_cost: np.ndarray  # per threat type, USD
+
+    @property
+    def threat_types(self) -> list[str]:
+        """The attacker's books: threat types, or reported classes with a calibration."""
+        return self.nights.books
+
+    @property
+    def template_type_counts(self) -> np.ndarray:
+        """Per book: threats in the template's salvo."""
+        return self.nights.template_counts
+
+    @property
+    def threat_cost(self) -> np.ndarray:
+        """Per book: USD per threat."""
+        return self.nights.cost
 
     @classmethod
     def from_campaign(cls, campaign: Campaign) -> CampaignSetup:
@@ -123,8 +106,14 @@ class CampaignSetup:
             if extra
             else template
         )
-        uncertain = bool(getattr(scenario, "has_distributions", False))
-        plan = None if uncertain else NightPlan.from_scenario(scenario)
+        attacker = campaign.attacker
+        named = [*attacker.stock, *attacker.production_per_day]
+        calibration = campaign.night_calibration
+        nights: TemplateNights | CalibratedNights
+        if calibration is None:
+            nights = TemplateNights(scenario, list(dict.fromkeys(named)))
+        else:
+            nights = CalibratedNights(scenario, calibration, campaign.calendar.start)
 
         group_ids = list(scenario.defences)
         counts = np.array([g.count for g in scenario.defences.values()], dtype=np.int64)
@@ -167,32 +156,9 @@ class CampaignSetup:
             dtype=np.int64,
         )
 
-        attacker = campaign.attacker
-        salvo_groups = list(template.salvo)
-        salvo_types = [g.type for g in template.salvo.values()]
-        threat_types = list(
-            dict.fromkeys([*attacker.stock, *attacker.production_per_day, *salvo_types])
-        )
-        type_groups = []
-        for type_id in threat_types:
-            idx = np.array([g for g, t in enumerate(salvo_types) if t == type_id], dtype=np.int64)
-            weights = np.array([template.salvo[salvo_groups[g]].count for g in idx], dtype=float)
-            if len(idx) and weights.sum() <= 0:
-                weights = np.ones(len(idx))
-            type_groups.append((idx, weights))
-        template_type_counts = np.array(
-            [
-                sum(g.count for g in template.salvo.values() if g.type == type_id)
-                for type_id in threat_types
-            ],
-            dtype=np.int64,
-        )
-        threat_cost = np.array(
-            [template.catalog.threats[t].cost_usd for t in threat_types], dtype=float
-        )
         return cls(
             scenario=scenario,
-            plan=plan,
+            nights=nights,
             defence_types=defence_types,
             unit_type=unit_type,
             tracked=tracked,
@@ -200,11 +166,6 @@ class CampaignSetup:
             base_active=base_active,
             allied_units=allied_units,
             team_order=team_order,
-            salvo_groups=salvo_groups,
-            threat_types=threat_types,
-            type_groups=type_groups,
-            template_type_counts=template_type_counts,
-            threat_cost=threat_cost,
         )
 
 
@@ -295,18 +256,6 @@ class Attacker(mesa.Agent):
             if launch.sum() > cap:
                 launch = np.minimum(launch, largest_remainder(cap, launch))
         return launch, mass_night
-
-    def group_counts(self, launch: np.ndarray) -> dict[str, int]:
-        """Split each type's launches over the template's salvo groups of that type."""
-        setup = self.model.setup
-        counts = dict.fromkeys(setup.salvo_groups, 0)
-        for k, n in enumerate(launch.tolist()):
-            if n == 0:
-                continue
-            idx, weights = setup.type_groups[k]
-            for g, m in zip(idx.tolist(), largest_remainder(n, weights).tolist(), strict=True):
-                counts[setup.salvo_groups[g]] += m
-        return counts
 
 
 @dataclass
@@ -505,7 +454,6 @@ class CampaignModel(mesa.Model):
         self.strike_carry = 0.0
         self.strike_missiles = 0
         self.balance = campaign.drone_balance
-        self._base: dict[str, np.ndarray] | None = None
         self.rows: list[dict] = []
         # the per-night table's `<book>.<type>` column names, made once
         setup = self.setup
@@ -519,17 +467,6 @@ class CampaignModel(mesa.Model):
         row.update(zip(self._keys[book], values.astype(np.int64).tolist(), strict=True))
 
     # ---- per-day pieces
-
-    def _night_scenario(self) -> tuple[Scenario, NightPlan, dict[str, np.ndarray]]:
-        setup = self.setup
-        if setup.plan is not None:
-            if self._base is None:
-                self._base = {k: setup.plan.unit_columns[k] for k in _LOADED}
-            return setup.scenario, setup.plan, self._base
-        scenario = setup.scenario.sample(self.rng)  # distributions: one draw per night
-        plan = NightPlan.from_scenario(scenario)
-        base = {k: plan.unit_columns[k] for k in _LOADED}
-        return scenario, plan, base
 
     def _strike_day(self, day: int, allot: bool) -> tuple[int, float]:
         """Long-range missiles made and launched today, and the money spent."""
@@ -621,20 +558,12 @@ class CampaignModel(mesa.Model):
         attacker_stock_start = attacker.stock.copy()
         made = attacker.produce(prod_cut)
         launch, mass_night = attacker.choose_salvo(day, launch_cut)
-        counts = attacker.group_counts(launch)
 
         # the night
-        scenario, plan, base = self._night_scenario()
+        draft = setup.nights.draft(date, launch, self.rng)
         active = self._active_units(day)
-        columns, loaded, held = defender.load(active, base)
-        night = NightModel(
-            scenario,
-            rng=self.rng,
-            plan=plan,
-            counts=counts,
-            unit_columns=columns,
-            agent_views=False,
-        )
+        columns, loaded, held = defender.load(active, draft.base)
+        night = draft.model(self.rng, columns)
         result = night.run()  # a run night releases its Mesa id counter itself
         shots = night.unit_shots
         spent_all = np.bincount(setup.unit_type, weights=shots, minlength=len(setup.defence_types))

@@ -213,6 +213,8 @@ class PreparedCampaign:
     template_text: str
     seed: int
     replications: int
+    calibration_path: Path | None = None
+    calibration_text: str | None = None
     _pickled: bytes | None = field(default=None, repr=False)
 
     @property
@@ -227,22 +229,39 @@ class PreparedCampaign:
             self._pickled = pickle.dumps(self.campaign, protocol=5)
         return self._pickled
 
+    def input_paths(self) -> dict[str, Path]:
+        """Role -> file of every input file (campaign, template and calibration if any)."""
+        paths = {"campaign": self.path, "template": self.template_path}
+        if self.calibration_path is not None:
+            paths["calibration"] = self.calibration_path
+        return paths
+
+    def input_texts(self) -> dict[str, str]:
+        """Role -> text of every input file, as `input_paths` names them."""
+        texts = {"campaign": self.text, "template": self.template_text}
+        if self.calibration_text is not None:
+            texts["calibration"] = self.calibration_text
+        return texts
+
     @property
     def fingerprint(self) -> str:
-        """sha256 of everything that fixes the numbers: campaign, template and catalogue
-        texts, the seed and the replications (a resumed folder must match it)."""
-        parts = (self.text, self.template_text, *catalog_texts(), str(self.seed))
+        """sha256 of everything that fixes the numbers: campaign, template, calibration and
+        catalogue texts, the seed and the replications (a resumed folder must match it)."""
+        parts = [self.text, self.template_text, *catalog_texts(), str(self.seed)]
+        if self.calibration_text is not None:
+            parts.append(self.calibration_text)
         return inputs_fingerprint(parts, self.replications, salt=b"campaign")
 
 
 def prepare_campaign(
     path: str | Path, *, seed: int | None = None, replications: int = 100
 ) -> PreparedCampaign:
-    """Read and check a campaign file and its template (InputError on bad input)."""
+    """Read and check a campaign file, its template and calibration (InputError on bad input)."""
     path = Path(path)
     campaign = load_campaign(path)
     template_path = campaign.template_path
     assert template_path is not None  # load_campaign reads the template from the file
+    calibration_path = campaign.calibration_path
     return PreparedCampaign(
         campaign=campaign,
         path=path,
@@ -251,6 +270,10 @@ def prepare_campaign(
         template_text=template_path.read_text(encoding="utf-8-sig"),
         seed=campaign.seed if seed is None else seed,
         replications=replications,
+        calibration_path=calibration_path,
+        calibration_text=(
+            None if calibration_path is None else calibration_path.read_text(encoding="utf-8-sig")
+        ),
     )
 
 
@@ -451,7 +474,7 @@ def _finalise_campaign(
     ]
     manifest = build_manifest(
         command="campaign",
-        inputs={"campaign": prepared.path, "template": prepared.template_path},
+        inputs=prepared.input_paths(),
         seed=prepared.seed,
         replications=reps,
         wall_time_s=chunks.wall_time_s,
@@ -466,10 +489,8 @@ def _finalise_campaign(
         "days": calendar.days,
         "tracked_types": prepared.campaign.tracked_types(),
         "fingerprint": prepared.fingerprint,
-        "campaign_sha256": text_sha256(prepared.text),
-        "template_sha256": text_sha256(prepared.template_text),
-        "campaign_text": prepared.text,
-        "template_text": prepared.template_text,
+        **{f"{role}_sha256": text_sha256(text) for role, text in prepared.input_texts().items()},
+        **{f"{role}_text": text for role, text in prepared.input_texts().items()},
         "seeding": "replication r: numpy.random.SeedSequence(seed, spawn_key=(0, r))",
         "replications_run_in_this_session": chunks.ran,
         "replications_resumed": chunks.already,
@@ -628,22 +649,27 @@ def _finalise_sweep(
         summary_rows.append(row)
     write_parquet_atomic(out / RUNS_FILE, pa.concat_tables(tables))
     assert prepared.campaign_path is not None and prepared.campaign_text is not None
+    inputs = {
+        "experiment": prepared.path,
+        "campaign": prepared.campaign_path,
+        "template": prepared.scenario_path,
+    }
+    texts = {
+        "experiment": prepared.text,
+        "campaign": prepared.campaign_text,
+        "template": prepared.scenario_text,
+    }
+    if prepared.calibration_path is not None and prepared.calibration_text is not None:
+        inputs["calibration"] = prepared.calibration_path
+        texts["calibration"] = prepared.calibration_text
     return write_sweep_outputs(
         prepared,
         out,
         chunks,
         pd.DataFrame(summary_rows),
         command=command,
-        inputs={
-            "experiment": prepared.path,
-            "campaign": prepared.campaign_path,
-            "template": prepared.scenario_path,
-        },
-        texts={
-            "experiment": prepared.text,
-            "campaign": prepared.campaign_text,
-            "template": prepared.scenario_text,
-        },
+        inputs=inputs,
+        texts=texts,
         kind="campaign-sweep",
         sensitivity_outputs=SENSITIVITY_OUTPUTS,
     )

@@ -9,6 +9,7 @@ ballistic-missile defence; the night-to-night spreads are drawn per replication.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -136,6 +137,8 @@ class NightSpec:
     short_range: tuple[str, ...] = ()
     lost_all: float = 0.0  # chance that the report counts every drone not shot down as lost
     focus: float = 0.0  # chance that the night is a concentrated raid (near share -> focus groups)
+    deep_model: Mapping[str, Deep] = field(default_factory=dict)  # class -> deep-share model
+    size_reference: float = 1.0  # the size at which a deep-share model's logit applies
     _plan: NightPlan | None = None
     _units: tuple[np.ndarray, np.ndarray, Distribution | None] | None = None
 
@@ -162,12 +165,25 @@ class NightSpec:
             self._units = (unit_type, short, reach)
         return self._units
 
-    def replication(self, rng: np.random.Generator) -> NightModel:
-        """One replication of the night as a `NightModel` ready to run, drawn from `rng` in
-        this order: the deep shares and group counts (`replication_counts`), the short-range
-        reach, then the scenario's night-level distributions (EW suppression, pk), applied to
-        the shared plan (the draws `NightModel` would make from the scenario, without
-        rebuilding the plan every night); other distributions are left to the model."""
+    def with_launches(self, row: NightRow | Mapping[str, Any]) -> NightSpec:
+        """The same night (scenario, posture, plan) with other launches: the deep shares'
+        means follow the new size. Campaigns build one spec per date and reuse it."""
+        row = as_row(row)
+        total = max(row.total, 1)
+        deep = {
+            reported: (deep_share(self.deep_model[reported], total, self.size_reference), rsd)
+            if reported in self.deep_model
+            else (mean, rsd)
+            for reported, (mean, rsd) in self.deep.items()
+        }
+        return dataclasses.replace(self, row=row, deep=deep)
+
+    def draw(self, rng: np.random.Generator) -> NightDraw:
+        """One replication's draws, in this order: the deep shares and group counts
+        (`replication_counts`), the short-range reach, then the scenario's night-level
+        distributions (EW suppression, pk) applied to the shared plan (the draws `NightModel`
+        would make from the scenario, without rebuilding the plan every night); other
+        distributions are left to the model."""
         plan = self.plan
         unit_type, short, reach_dist = self._unit_draws()
         drone_cols = [CLASSES.index("drone"), CLASSES.index("decoy")]
@@ -181,10 +197,7 @@ class NightSpec:
             radius[np.ix_(short, drone_cols)] = np.where(block > 0, reach, 0.0)
             columns["radius_km"] = radius
         if self.draws is None:
-            return NightModel(
-                self.scenario, rng=rng, counts=counts, unit_columns=columns or None,
-                agent_views=False,
-            )  # fmt: skip
+            return NightDraw(self.scenario, None, counts, columns)
         scenario = self.plain
         ew_update = {}
         for kind, a, b, dist in self.draws:
@@ -200,9 +213,34 @@ class NightSpec:
             scenario = self.plain.model_copy(
                 update={"ew": self.plain.ew.model_copy(update={"suppression": suppression})}
             )
+        return NightDraw(scenario, plan, counts, columns)
+
+    def replication(self, rng: np.random.Generator) -> NightModel:
+        """One replication of the night as a `NightModel` ready to run (`draw`, then the
+        model, all from `rng`)."""
+        return self.draw(rng).model(rng)
+
+
+@dataclass
+class NightDraw:
+    """One replication of a `NightSpec` before it runs: the scenario, the shared plan (None:
+    the model samples the scenario's other distributions itself), the salvo group counts and
+    the per-unit columns drawn for tonight (short-range reach, pk)."""
+
+    scenario: Scenario
+    plan: NightPlan | None
+    counts: dict[str, int]
+    columns: dict[str, np.ndarray]
+
+    def model(
+        self, rng: np.random.Generator, unit_columns: Mapping[str, np.ndarray] | None = None
+    ) -> NightModel:
+        """The night as a `NightModel` ready to run; `unit_columns` (a campaign's loads)
+        are laid over the drawn columns."""
+        columns = {**self.columns, **(unit_columns or {})}
         return NightModel(
-            scenario, rng=rng, plan=plan, counts=counts, unit_columns=columns or None,
-            agent_views=False,
+            self.scenario, rng=rng, plan=self.plan, counts=self.counts,
+            unit_columns=columns or None, agent_views=False,
         )  # fmt: skip
 
 
@@ -309,6 +347,8 @@ def night_spec(
         short_range=tuple(builder.short_range_types),
         lost_all=posture["lost_all"],
         focus=focus,
+        deep_model={c: params.deep[c] for c in deep if c in params.deep and groups[c][2]},
+        size_reference=builder.size_reference,
     )
 
 

@@ -21,8 +21,9 @@ see the comments in `scenarios/campaign-*.yaml`. The file reference
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -60,7 +61,10 @@ from sim.spec.yamlio import (
     require_known,
     validate,
 )
-from sim.vocab import ThreatClass
+from sim.vocab import OBSERVED_CLASSES, ThreatClass
+
+if TYPE_CHECKING:
+    from sim.spec.calibration import Calibration
 
 DAYS_PER_MONTH = 365.25 / 12.0
 
@@ -385,8 +389,20 @@ class Campaign(Strict):
     description: str = Field(default="", description="What the campaign represents.")
     sources: list[str] = Field(default=[], description="Where its numbers come from.")
     seed: NonNegInt = Field(default=0, description="Base seed of its replications.")
-    template: str = Field(
-        description="Night scenario file every night is built from, relative to this file."
+    template: str | None = Field(
+        default=None,
+        description="Night scenario file every night is built from, relative to this file. "
+        "With `calibration`, left out: the calibration's template (given: the same file).",
+    )
+    calibration: str | None = Field(
+        default=None,
+        description="Calibration file (`salvo calibrate`, e.g. calibrated.yaml), relative to "
+        "this file: every night is then the calibrated night of its date, built as `salvo "
+        "validate` builds it (deep and near routes by size, concentrated raids, short-range "
+        "reach, EW, ballistic-missile defence, the night-to-night spreads), and the attacker "
+        "is counted by reported class (drone, cruise, ballistic, hypersonic; drones include "
+        "decoys). Left out: every night is a copy of `template` and the attacker is counted by "
+        "threat type.",
     )
     calendar: Calendar = Field(description="Start date and length.")
     attacker: AttackerSpec = Field(description="Attacker stocks, production and policy.")
@@ -400,11 +416,17 @@ class Campaign(Strict):
 
     _template: Scenario | None = PrivateAttr(default=None)
     _template_path: Path | None = PrivateAttr(default=None)
+    _calibration: Calibration | None = PrivateAttr(default=None)
+    _calibration_path: Path | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _references(self, info: ValidationInfo) -> Campaign:
-        template = (info.context or {}).get("template")
+        context = info.context or {}
+        template = context.get("template")
+        self._calibration = context.get("calibration")
         self._check_dates()
+        if self.template is None and self.calibration is None:
+            raise PathError(("template",), "give a template night scenario or a calibration")
         if template is not None:
             self._template = template
             self._check_references(template)
@@ -430,12 +452,16 @@ class Campaign(Strict):
             not_before(battery.arrival, ("investments", "allied_batteries", name, "arrival"))
 
     def _check_references(self, template: Scenario) -> None:
-        threats = template.catalog.threats
-        launched_types = {g.type for g in template.salvo.values()}
+        threats: Collection[str] = template.catalog.threats
+        launched_types: Collection[str] = {g.type for g in template.salvo.values()}
+        what = "threat type"
+        if self.calibration is not None:  # the attacker is counted by reported class
+            threats = launched_types = OBSERVED_CLASSES
+            what = "reported class (with a calibration the attacker is counted by class)"
         attacker = self.attacker
         for field in ("stock", "production_per_day"):
             for type_id in getattr(attacker, field):
-                require_known(type_id, threats, ("attacker", field, type_id), "threat type")
+                require_known(type_id, threats, ("attacker", field, type_id), what)
         policy = attacker.policy
         plans = (
             [("nightly", policy.nightly)]
@@ -445,7 +471,7 @@ class Campaign(Strict):
         for key, plan in plans:
             for type_id in (plan.composition or {}) if plan is not None else {}:
                 path = ("attacker", "policy", key, "composition", type_id)
-                require_known(type_id, threats, path, "threat type")
+                require_known(type_id, threats, path, what)
                 if type_id not in launched_types:
                     raise PathError(
                         path,
@@ -547,37 +573,68 @@ class Campaign(Strict):
         """Where the template was read from."""
         return self._template_path
 
+    @property
+    def night_calibration(self) -> Calibration | None:
+        """The calibration every night is built with (None: nights are template copies)."""
+        return self._calibration
+
+    @property
+    def calibration_path(self) -> Path | None:
+        """Where the calibration was read from (None without one)."""
+        return self._calibration_path
+
 
 def campaign_from_data(
     loaded: LoadedYaml, *, template: Scenario | None = None, template_path: Path | None = None
 ) -> Campaign:
-    """Validate loaded YAML as a campaign, reading its template relative to its file.
+    """Validate loaded YAML as a campaign, reading its calibration and template relative to
+    its file.
 
-    Raises `InputError` (`FILE:LINE: field.path: message`); errors inside the template are
-    reported with the template's own file and line. Pass `template` to skip reading it (and
-    `template_path`, the file it was read from, for `Campaign.template_path`).
+    Raises `InputError` (`FILE:LINE: field.path: message`); errors inside the template or the
+    calibration are reported with that file's own name and line. Pass `template` to skip
+    reading it (and `template_path`, the file it was read from, for `Campaign.template_path`).
     """
-    data = loaded.data
+    data = loaded.data if isinstance(loaded.data, dict) else {}
+    calibration = calibration_path = None
+    if isinstance(data.get("calibration"), str):
+        from sim.spec.calibration import load_calibration  # pandas: only when a file needs it
+
+        calibration_path = _input_path(loaded, "calibration", "calibration file")
+        calibration = load_calibration(calibration_path)
     path = template_path
-    if template is None and isinstance(data, dict) and isinstance(data.get("template"), str):
-        path = Path(loaded.file).parent / data["template"]
-        if not path.is_file():
-            raise InputError(
-                [
-                    ErrorLine(
-                        loaded.file,
-                        loaded.line_of(("template",)),
-                        "template",
-                        f"cannot read night scenario '{data['template']}' (looked for {path})",
-                    )
-                ]
-            )
-        template = load_scenario(path)
-    campaign = validate(Campaign, loaded, context={"template": template})
+    if template is None:
+        if isinstance(data.get("template"), str):
+            path = _input_path(loaded, "template", "night scenario")
+            if calibration is not None and path.resolve() != Path(calibration.template):
+                raise _input_error(
+                    loaded, "template",
+                    f"the calibration was made with {calibration.template}; leave `template` "
+                    "out or name that file",
+                )  # fmt: skip
+        elif calibration is not None and "template" not in data:
+            path = Path(calibration.template)
+        if path is not None:
+            template = load_scenario(path)
+    context = {"template": template, "calibration": calibration}
+    campaign = validate(Campaign, loaded, context=context)
     campaign._template_path = path
+    campaign._calibration_path = calibration_path
     if template is None:  # `template` missing or not text: pydantic has reported it already
         raise RuntimeError("unreachable: a campaign without a template validated")
     return campaign
+
+
+def _input_error(loaded: LoadedYaml, key: str, message: str) -> InputError:
+    return InputError([ErrorLine(loaded.file, loaded.line_of((key,)), key, message)])
+
+
+def _input_path(loaded: LoadedYaml, key: str, what: str) -> Path:
+    """The file that field `key` names, relative to the campaign file (it must exist)."""
+    name = loaded.data[key]
+    path = Path(loaded.file).parent / name
+    if not path.is_file():
+        raise _input_error(loaded, key, f"cannot read {what} '{name}' (looked for {path})")
+    return path
 
 
 def load_campaign(path: str | Path) -> Campaign:

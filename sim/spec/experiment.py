@@ -424,6 +424,9 @@ class PreparedExperiment:
     campaign_path: Path | None = None
     campaign_text: str | None = None
     campaign_yaml: LoadedYaml | None = None
+    # a calibrated campaign experiment: the calibration file every night is built with
+    calibration_path: Path | None = None
+    calibration_text: str | None = None
     # each design point's validated scenario (or campaign), pickled (validated once, sent as
     # is to workers)
     _scenarios: dict[int, bytes] = field(default_factory=dict, repr=False)
@@ -445,6 +448,8 @@ class PreparedExperiment:
         parts = [self.text, self.scenario_text, *catalog_texts(), str(self.seed)]
         if self.campaign_text is not None:
             parts.append(self.campaign_text)
+        if self.calibration_text is not None:
+            parts.append(self.calibration_text)
         return inputs_fingerprint(parts, self.replications)
 
     def scenario_data(self, point: int) -> dict:
@@ -553,6 +558,7 @@ def prepare(
 
     base: Scenario | cs.Campaign
     campaign_path = campaign_text = campaign_yaml = None
+    calibration_path = calibration_text = None
     if experiment.campaign is not None:
         campaign_path = _input_file(loaded, "campaign", path.parent / experiment.campaign)
         base = cs.load_campaign(campaign_path)  # the campaign and its template, fully checked
@@ -560,6 +566,9 @@ def prepare(
         campaign_text = campaign_path.read_text(encoding="utf-8-sig")
         assert base.template_path is not None
         scenario_path = base.template_path
+        calibration_path = base.calibration_path
+        if calibration_path is not None:
+            calibration_text = calibration_path.read_text(encoding="utf-8-sig")
         scenario_yaml = load_yaml(scenario_path)
     else:
         assert experiment.scenario is not None
@@ -622,6 +631,8 @@ def prepare(
         campaign_path=campaign_path,
         campaign_text=campaign_text,
         campaign_yaml=campaign_yaml,
+        calibration_path=calibration_path,
+        calibration_text=calibration_text,
     )
     _check_points(prepared)
     return prepared

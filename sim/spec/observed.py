@@ -28,10 +28,10 @@ import numpy as np
 import pandas as pd
 
 from sim.spec.yamlio import ErrorLine, InputError, OptionError
+from sim.vocab import OBSERVED_CLASSES
 
 # a night of the record: at least this many drones and missiles (`../shared/data/README.md`)
 MIN_THREATS = 30
-OBSERVED_CLASSES: tuple[str, ...] = ("drone", "cruise", "ballistic", "hypersonic")
 RAW_CLASSES: tuple[str, ...] = (*OBSERVED_CLASSES, "missile_mixed")
 SCORED: tuple[str, ...] = ("total", *OBSERVED_CLASSES)
 REQUIRED_COLUMNS: tuple[str, ...] = (
