@@ -18,8 +18,8 @@ from sim.analysis.attacker import (
     fit_attacker,
     fit_cadence,
     mass_probability,
-    sample_nights,
 )
+from sim.campaign.launches import sample_nights
 from sim.spec.observed import MonthCount, MonthCounts, load_nights, read_month_counts
 from sim.spec.yamlio import InputError
 

@@ -167,7 +167,7 @@ def test_check_validates_every_shipped_file_by_its_kind() -> None:
     assert len(lines) == len(files) and all(": ok: " in line for line in lines)
     kinds = " ".join(lines)
     assert "campaign 'campaign-status-quo'" in kinds and "experiment 'saturation'" in kinds
-    assert "calibration of" in kinds
+    assert "calibration of" in kinds and "attacker fit of 136 nights" in kinds
 
 
 def test_check_reports_a_broken_campaign_as_a_campaign(tmp_path: Path) -> None:

@@ -6,8 +6,9 @@ nights), what they are made of (drone / cruise / ballistic / hypersonic) given t
 and how mass nights follow one another. `fit_attacker` estimates all four from the nights of
 `sim.spec.observed.load_nights` (a random sample, about 70 %, of such nights; `missile_mixed`
 already apportioned) and the full monthly counts that `read_month_counts` reads
-(`../shared/data/README.md`); `sample_nights` draws nights from the fit with an explicit
-`numpy.random.Generator`. `AttackerFit.to_dict()` is the YAML record.
+(`../shared/data/README.md`); `sim.campaign.launches.sample_nights` draws nights from the
+fit with an explicit `numpy.random.Generator`. The fit's records are
+`sim.spec.attacker_fit.AttackerFit`; `AttackerFit.to_dict()` is the YAML file.
 
 The model, one day at a time (day d of month m):
 
@@ -55,8 +56,6 @@ launch rate of the last `FORECAST_MONTHS` months and draws a fresh month effect 
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -73,6 +72,19 @@ from sim.analysis.numeric import central_hessian
 from sim.results.files import ResultsExistError, write_bytes_atomic
 from sim.results.manifest import file_sha256
 from sim.results.tables import text_table
+from sim.spec.attacker_fit import (
+    AttackerFit,
+    CadenceFit,
+    CompositionFit,
+    MonthFit,
+    MonthSize,
+    QuarterComposition,
+    SizeFit,
+    component_location,
+    component_record,
+    month_of,
+    quarter_of,
+)
 from sim.spec.observed import (
     MIN_THREATS,
     OBSERVED_CLASSES,
@@ -85,24 +97,17 @@ from sim.spec.yamlio import OptionError
 
 __all__ = [
     "CLASSES",
-    "COMPONENTS",
     "FORECAST_MONTHS",
     "THRESHOLD",
-    "AttackerFit",
-    "CadenceFit",
-    "CompositionFit",
-    "MonthFit",
-    "MonthSize",
-    "QuarterComposition",
-    "SizeFit",
     "fit_attacker",
+    "fit_attacker_file",
+    "fit_cadence",
+    "format_attacker_fit",
     "mass_probability",
-    "sample_nights",
 ]
 
 THRESHOLD = MIN_THREATS  # a night of the record
 CLASSES: tuple[str, ...] = OBSERVED_CLASSES  # drone (with decoys), cruise, ballistic, hypersonic
-COMPONENTS: tuple[str, ...] = ("ordinary", "mass")
 FAMILIES: tuple[str, ...] = ("lognormal", "gamma")
 DRIFTING: tuple[str, ...] = ("share", "size", "mass_ratio")  # what may vary by period
 DRIFT_UNITS: tuple[str, ...] = ("quarter", "month")
@@ -113,17 +118,8 @@ MIN_RATIO = 3.0  # a mass night's typical size (component location) over an ordi
 _LOGIT_BOUND = 15.0
 
 
-def _month_of(date: dt.date | pd.Timestamp) -> str:
-    return f"{date.year:04d}-{date.month:02d}"
-
-
-def _quarter_of(month: str) -> str:
-    year, mon = (int(x) for x in month.split("-"))
-    return f"{year}Q{(mon - 1) // 3 + 1}"
-
-
 def _period_of(month: str, unit: str) -> str:
-    return {"quarter": _quarter_of(month), "month": month, "all": "all"}[unit]
+    return {"quarter": quarter_of(month), "month": month, "all": "all"}[unit]
 
 
 def _r(x: float | None, digits: int = 6) -> float | None:
@@ -199,37 +195,6 @@ def _comp_moments(
     m1 = np.exp(loc + log_q(shape + 1) - q0)
     m2 = np.exp(2 * loc - ls + np.log1p(shape) + log_q(shape + 2) - q0)
     return m1, m2
-
-
-def _frozen(family: str, loc: float, ls: float) -> Any:
-    if family == "lognormal":
-        return stats.lognorm(s=math.exp(ls), scale=math.exp(loc))
-    return stats.gamma(a=math.exp(ls), scale=math.exp(loc - ls))
-
-
-def _comp_draw(
-    family: str, rng: np.random.Generator, t: float, loc: float, ls: float, n: int
-) -> np.ndarray:
-    """n draws of a component left-truncated at t (inverse CDF on [F(t), 1])."""
-    if n == 0:
-        return np.zeros(0)
-    dist = _frozen(family, loc, ls)
-    low = float(dist.cdf(t))
-    u = low + (1.0 - low) * rng.random(n)
-    return np.maximum(dist.ppf(np.minimum(u, 1.0 - 1e-15)), t)
-
-
-def _natural(family: str, loc: float, ls: float) -> dict[str, float]:
-    if family == "lognormal":
-        return {"mu": loc, "sigma": math.exp(ls)}
-    return {"shape": math.exp(ls), "scale": math.exp(loc - ls)}
-
-
-def _loc_ls(family: str, component: dict[str, float]) -> tuple[float, float]:
-    """Back from `_natural` (as written in the record)."""
-    if family == "lognormal":
-        return component["mu"], math.log(component["sigma"])
-    return math.log(component["shape"] * component["scale"]), math.log(component["shape"])
 
 
 @dataclass(frozen=True)
@@ -644,50 +609,6 @@ def _fit_dm(y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, float, np.ndarray
     return np.exp(result.x), -float(result.fun), cov
 
 
-@dataclass(frozen=True)
-class QuarterComposition:
-    """A component's composition fitted on one quarter's nights."""
-
-    nights: float  # posterior-weighted
-    shares: dict[str, float]
-    concentration: float
-
-
-@dataclass(frozen=True)
-class CompositionFit:
-    """What one component's nights are made of: expected shares by class and how much a
-    night's shares scatter around them (Dirichlet-multinomial: a night's shares are
-    Dirichlet(concentration x shares), then its counts multinomial given its size).
-
-    `by_quarter` holds the same fit per quarter (quarters with at least
-    `MIN_QUARTER_NIGHTS` weighted nights); when the likelihood-ratio test of "shares by
-    quarter" against one set rejects at 5 % (`drifts`), sampling uses the quarter's fit (the
-    nearest fitted quarter outside them), else the pooled one.
-    """
-
-    component: str
-    nights: float  # posterior-weighted number of sampled nights of the component
-    shares: dict[str, float]
-    shares_se: dict[str, float | None]
-    concentration: float
-    loglik: float
-    by_quarter: dict[str, QuarterComposition]
-    drift_lrt_p: float | None
-    drifts: bool
-
-    def at(self, month: str) -> tuple[dict[str, float], float]:
-        """(shares, concentration) that hold in a month."""
-        if not self.drifts or not self.by_quarter:
-            return self.shares, self.concentration
-        quarter = _quarter_of(month)
-        fitted = sorted(self.by_quarter)
-        if quarter not in self.by_quarter:
-            earlier = [q for q in fitted if q <= quarter]
-            quarter = earlier[-1] if earlier else fitted[0]
-        chosen = self.by_quarter[quarter]
-        return chosen.shares, chosen.concentration
-
-
 MIN_QUARTER_NIGHTS = 3.0
 
 
@@ -741,36 +662,6 @@ def _composition(
 # =========================================================================== cadence
 
 
-@dataclass(frozen=True)
-class CadenceFit:
-    """How mass nights follow one another, in the sample and deconvolved to the full record.
-
-    `p_more_regular` is the share of permutations (mass labels shuffled among the sampled
-    nights of each share period) whose gap CV is at most the observed one: small means more
-    regular than independent nights. `full_*` undo independent thinning with probability
-    `sampling_fraction` (renewal process: E[gap] x f, CV^2 = (CV_obs^2 - (1 - f)) / f).
-    """
-
-    mass_nights: int
-    first: str | None
-    last: str | None
-    gaps: int
-    mean_gap_days: float | None
-    sd_gap_days: float | None
-    cv: float | None
-    min_gap_days: int | None
-    median_gap_days: float | None
-    sampling_fraction: float | None
-    full_mean_gap_days: float | None
-    full_cv: float | None
-    null_cv_mean: float | None
-    null_cv_q05: float | None
-    p_more_regular: float | None
-    permutations: int
-    permuted_within: str
-    verdict: str
-
-
 def _gap_cv(days: np.ndarray) -> float:
     gaps = np.diff(days)
     return float(gaps.std(ddof=1) / gaps.mean()) if len(gaps) > 1 and gaps.mean() > 0 else math.nan
@@ -803,7 +694,7 @@ def fit_cadence(
     cv = sd / mean
     first = pd.Timestamp(mass_days[0], unit="D").date()
     last = pd.Timestamp(mass_days[-1], unit="D").date()
-    f = fraction_of(_month_of(first), _month_of(last))
+    f = fraction_of(month_of(first), month_of(last))
     rng = np.random.default_rng(seed)
     null = np.empty(permutations)
     labels = is_mass.copy()
@@ -852,144 +743,6 @@ def fit_cadence(
 # =========================================================================== the fit
 
 
-@dataclass(frozen=True)
-class MonthSize:
-    """The size distribution in one month: mass share and the two components (family
-    parameters, and the mean and sd of each left-truncated at `SizeFit.truncated_at`)."""
-
-    month: str  # YYYY-MM, or "forecast" (beyond the window)
-    mass_share: float
-    mass_share_se: float | None
-    ordinary: dict[str, float]
-    mass: dict[str, float]
-    mean: float  # of the mixture: expected threats per launch night
-    sd: float
-    mass_above: int | None  # smallest size called mass (posterior of the mass component > 1/2)
-    effect: float = 0.0  # the month effect (posterior mean; on log size or logit share)
-
-
-@dataclass(frozen=True)
-class SizeFit:
-    """The selected size model, what it was selected from, and how well it fits."""
-
-    family: str
-    drift: dict[str, str]  # part -> unit (quarter, month); parts not named are constant
-    criterion: str
-    month_effect: dict[str, Any]  # on (size, share or None), sd, and the likelihood-ratio tests
-    threshold: int
-    truncated_at: float
-    uses_full_threats: bool
-    loglik: float
-    n_params: int
-    n_obs: int
-    aic: float
-    bic: float
-    ks: float
-    ks_p: float
-    parameters: dict[str, float]
-    standard_errors: dict[str, float | None]
-    months: tuple[MonthSize, ...]
-    forecast: MonthSize
-    candidates: tuple[dict[str, Any], ...]
-    families: dict[str, dict[str, float | None]]
-
-
-@dataclass(frozen=True)
-class MonthFit:
-    """One month of the window: launch nights per day and threats, observed and fitted."""
-
-    month: str
-    days: int
-    complete: bool  # the whole month lies in the fitted window
-    nights_in_sample: int
-    threats_in_sample: int
-    nights: float  # full count, or the sample's scaled by the sampling fraction
-    nights_source: str  # "full" or "scaled"
-    rate_per_day: float
-    rate_se: float
-    threats: int | None  # full count, when given
-    expected_threats: float  # nights x the month's mean size
-    error: float | None  # expected / full - 1
-    sd_threats: float  # sd of the month's total under the fit, given its nights
-    z: float | None  # (full - expected) / sd_threats
-    # replay: the mass share (and, where a share in [0, 1] cannot, a scale of both components'
-    # sizes) with which the month's expected total equals the full count exactly
-    replay_mass_share: float | None
-    replay_scale: float | None
-    replay_mass_nights: float | None  # nights x replay_mass_share
-
-
-@dataclass(frozen=True)
-class AttackerFit:
-    """An attacker's launch process fitted to observed nights (see the module docstring)."""
-
-    data: str | None
-    data_sha256: str | None
-    counts: str | None
-    counts_sha256: str | None
-    start: str
-    end: str
-    threshold: int
-    nights: int
-    sampling_fraction: float | None
-    method: str
-    months: tuple[MonthFit, ...]
-    size: SizeFit
-    composition: dict[str, CompositionFit]
-    cadence: CadenceFit
-    forecast: dict[str, Any]
-    monthly_check: dict[str, Any]
-    notes: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain types only (dicts, lists, str, int, float, None): ready for yaml.safe_dump."""
-        return _plain(dataclasses.asdict(self))
-
-    def month(self, month: str) -> MonthFit | None:
-        """The fitted month `YYYY-MM`, or None outside the window."""
-        return next((m for m in self.months if m.month == month), None)
-
-    def rate_per_day(self, month: str) -> float:
-        """Launch nights (>= threshold threats) per day in a month; the forecast outside."""
-        fitted = self.month(month)
-        return fitted.rate_per_day if fitted else float(self.forecast["rate_per_day"])
-
-    def size_of(self, month: str) -> MonthSize:
-        """The size distribution of a month: the fitted one in the window, the first month's
-        before it and the forecast after it."""
-        found = next((m for m in self.size.months if m.month == month), None)
-        if found is not None:
-            return found
-        return self.size.months[0] if month < self.size.months[0].month else self.size.forecast
-
-    def expected_threats(self, month: str, *, replay: bool = False) -> float:
-        """Expected threats launched on nights >= threshold in a month (with `replay`, the
-        full count where the month has one: the replay reproduces it)."""
-        fitted = self.month(month)
-        if replay and fitted is not None and fitted.replay_mass_share is not None:
-            return float(fitted.threats or 0)
-        return self.rate_per_day(month) * days_in_month(month) * self.size_of(month).mean
-
-    def replay_of(self, month: str) -> tuple[float, float] | None:
-        """(mass share, size scale) that replay a month of the record, or None."""
-        fitted = self.month(month)
-        if fitted is None or fitted.replay_mass_share is None:
-            return None
-        return fitted.replay_mass_share, float(fitted.replay_scale or 1.0)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def _timestamp(value: Any) -> pd.Timestamp:
     return pd.Timestamp(value).normalize()
 
@@ -1027,7 +780,9 @@ def _month_size(
     comps = []
     for c in range(2):
         m1, m2 = _comp_moments(family, t, np.array(loc[c]), np.array(ls[c]))
-        natural = {k: _r(v) for k, v in _natural(family, float(loc[c]), float(ls[c])).items()}
+        natural = {
+            k: _r(v) for k, v in component_record(family, float(loc[c]), float(ls[c])).items()
+        }
         sd = math.sqrt(max(float(m2 - m1**2), 0.0))
         comps.append(natural | {"mean": _r(float(m1)), "sd": _r(sd)})
     mean, var = _mixture_moments(family, t, np.array([logit]), loc[:, None], ls)
@@ -1196,7 +951,7 @@ def fit_attacker(
             f"with at least {THRESHOLD}"
         )
     months = _months_between(start_ts, end_ts)
-    month_of_night = window["date"].map(_month_of).to_numpy()
+    month_of_night = window["date"].map(month_of).to_numpy()
     notes: list[str] = []
 
     # ---------------------------------------------------------------- launch nights per month
@@ -1343,7 +1098,7 @@ def fit_attacker(
     forecast_size = _month_size("forecast", best.family, t, f_logit, f_loc, f_ls, None, 0.0)
     if best.effect:
         marginal = _effect_mean(best.family, t, f_logit, f_loc, f_ls, best.effect, tau)
-        forecast_size = dataclasses.replace(forecast_size, mean=_r(marginal))
+        forecast_size = forecast_size.model_copy(update={"mean": _r(marginal)})
     fam = family_table[best.family]
     tau_name = f"month_effect.{best.effect}.sd"
     size = SizeFit(
@@ -1416,7 +1171,7 @@ def fit_attacker(
     }  # fmt: skip
 
     # ---------------------------------------------------------------- composition, cadence
-    quarters = np.array([_quarter_of(m) for m in month_of_night])
+    quarters = np.array([quarter_of(m) for m in month_of_night])
     composition = _composition(window, post, quarters)
 
     def fraction_of(first: str, last: str) -> float | None:
@@ -1486,89 +1241,16 @@ def mass_probability(fit: AttackerFit, nights: pd.DataFrame) -> np.ndarray:
     family, t = fit.size.family, fit.size.truncated_at
     out = np.zeros(len(nights))
     for k, (date, size) in enumerate(zip(nights["date"], nights["launched.total"], strict=True)):
-        month = fit.size_of(_month_of(date))
+        month = fit.size_of(month_of(date))
         x = np.array(float(size))
         terms = []
         for share, comp in ((1 - month.mass_share, month.ordinary), (month.mass_share, month.mass)):
-            loc, ls = _loc_ls(family, comp)
+            loc, ls = component_location(family, comp)
             density = _comp_logpdf(family, x, np.array(loc), np.array(ls))
             density = density - _comp_logsf(family, t, np.array(loc), np.array(ls))
             terms.append(math.log(share) + float(density) if share > 0 else -math.inf)
         out[k] = math.exp(terms[1] - np.logaddexp(*terms)) if math.isfinite(terms[1]) else 0.0
     return out
-
-
-# =========================================================================== sampling
-
-
-def sample_nights(
-    fit: AttackerFit,
-    start: Any,
-    end: Any,
-    rng: np.random.Generator,
-    *,
-    replay: bool = False,
-    fresh_effects: bool = False,
-) -> pd.DataFrame:
-    """Draw the launch nights (>= threshold threats) of the days `start <= date < end`.
-
-    Day by day: a launch night with the month's `rate_per_day`; a mass night with the
-    month's mass share; its size from that component (truncated, rounded); its class counts
-    Dirichlet-multinomial with the component's (quarter's) shares and concentration. Outside
-    the fitted window the forecast holds (`fit.forecast`). With `replay`, months with full
-    counts use their replay mass share and size scale (their expected threats are the full
-    counts). A fit with a month effect uses each fitted month's own effect (its posterior
-    mean) and draws a fresh one, N(0, sd^2), for every month outside the window, or for every
-    month with `fresh_effects` (what else the same process could have done). Returns one row
-    per launch night: `date`, `mass`, `size` and one column per class (summing to `size`).
-    """
-    days = pd.date_range(_timestamp(start), _timestamp(end), inclusive="left")
-    month = np.array([_month_of(d) for d in days])
-    unique = list(dict.fromkeys(month))
-    at = np.array([unique.index(m) for m in month], dtype=int)
-    sizes = [fit.size_of(m) for m in unique]
-    effect_on = fit.size.month_effect.get("on")
-    effect_sd = float(fit.size.month_effect.get("sd") or 0.0)
-    shares, scales = [], []
-    for m, month_size in zip(unique, sizes, strict=True):
-        replayed = fit.replay_of(m) if replay else None
-        share, scale = month_size.mass_share, 0.0
-        if effect_on and (fresh_effects or fit.month(m) is None):
-            drawn = effect_sd * float(rng.standard_normal()) - month_size.effect
-            if effect_on == "share":
-                share = float(special.expit(special.logit(share) + drawn))
-            else:
-                scale = drawn
-        if replayed:
-            share, scale = replayed[0], math.log(replayed[1])
-        shares.append(share)
-        scales.append(scale)
-    rate = np.array([min(fit.rate_per_day(m), 1.0) for m in unique] + [0.0])[at]
-    share = np.array([*shares, 0.0])[at]
-    launch = rng.random(len(days)) < rate
-    mass = (rng.random(len(days)) < share) & launch
-    size = np.zeros(len(days), dtype=np.int64)
-    family, t = fit.size.family, fit.size.truncated_at
-    for u, month_size in enumerate(sizes):
-        for c, comp in enumerate((month_size.ordinary, month_size.mass)):
-            where = np.flatnonzero((at == u) & launch & (mass == bool(c)))
-            loc, ls = _loc_ls(family, comp)
-            draws = _comp_draw(family, rng, t, loc + scales[u], ls, len(where))
-            size[where] = np.floor(draws + 0.5).astype(np.int64)
-    counts = np.zeros((len(days), len(CLASSES)), dtype=np.int64)
-    for c, name in enumerate(COMPONENTS):
-        for u, m in enumerate(unique):
-            where = np.flatnonzero((at == u) & launch & (mass == bool(c)))
-            if len(where) == 0:
-                continue
-            shares, concentration = fit.composition[name].at(m)
-            alpha = np.array([shares[k] for k in CLASSES]) * concentration
-            p = rng.dirichlet(np.maximum(alpha, 1e-9), size=len(where))
-            counts[where] = rng.multinomial(size[where], p)
-    out = pd.DataFrame({"date": days, "mass": mass, "size": size})
-    for k, name in enumerate(CLASSES):
-        out[name] = counts[:, k]
-    return out[launch].reset_index(drop=True)
 
 
 # =========================================================================== from files

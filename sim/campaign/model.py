@@ -28,10 +28,19 @@ import mesa
 import numpy as np
 import pandas as pd
 
+from sim.campaign.launches import LaunchSchedule, launch_schedule
 from sim.campaign.nights import CalibratedNights, TemplateNights, largest_remainder
 from sim.night.agents import release_agent_ids
 from sim.night.model import NightResult
-from sim.spec.campaign import DAYS_PER_MONTH, Campaign, MassPolicy, Ramp, SalvoPlan, SteadyPolicy
+from sim.spec.campaign import (
+    DAYS_PER_MONTH,
+    Campaign,
+    FittedPolicy,
+    MassPolicy,
+    Ramp,
+    SalvoPlan,
+    SteadyPolicy,
+)
 from sim.spec.scenario import DefenceGroup, Scenario
 from sim.vocab import CLASSES
 
@@ -218,10 +227,18 @@ class Attacker(mesa.Agent):
         self.carry = np.zeros(len(types))
         self.capacity = spec.launch_capacity_per_night
         self.policy = spec.policy
-        if isinstance(self.policy, SteadyPolicy):
+        self.schedule: LaunchSchedule | None = None
+        self.nightly = self.mass = self.between = None
+        self.mass_reserve = None
+        if isinstance(self.policy, FittedPolicy):
+            # the whole calendar's launch nights, drawn first from the replication's generator
+            fit, calendar = model.campaign.attacker_fit, model.campaign.calendar
+            assert fit is not None  # campaign_from_data reads the fit of a fitted policy
+            self.schedule = launch_schedule(
+                fit, calendar.start, calendar.end, model.rng, months=self.policy.months
+            )
+        elif isinstance(self.policy, SteadyPolicy):
             self.nightly = _Salvo.of(self.policy.nightly, setup)
-            self.mass = self.between = None
-            self.mass_reserve = None
         else:
             self.nightly = None
             self.mass = _Salvo.of(self.policy.mass_night, setup)
@@ -240,6 +257,11 @@ class Attacker(mesa.Agent):
         """Threats to launch tonight by type (within stock and capacity), and mass or not."""
         rng = self.model.rng
         mass_night = isinstance(self.policy, MassPolicy) and self.policy.is_mass(day)
+        if self.schedule is not None:
+            mass_night = bool(self.schedule.mass[day])
+            return self._within_limits(
+                self.schedule.counts[day], self.stock, launch_cut
+            ), mass_night
         if self.nightly is not None:
             salvo = self.nightly
         else:
@@ -250,12 +272,18 @@ class Attacker(mesa.Agent):
         limit = self.stock
         if not mass_night and self.mass_reserve is not None:
             limit = np.maximum(0, self.stock - self.mass_reserve)
+        return self._within_limits(wanted, limit, launch_cut), mass_night
+
+    def _within_limits(
+        self, wanted: np.ndarray, limit: np.ndarray, launch_cut: float
+    ) -> np.ndarray:
+        """`wanted` by type, at most `limit` of each and the night's launch capacity in all."""
         launch = np.minimum(wanted, limit)
         if self.capacity is not None:
             cap = math.floor(self.capacity * (1.0 - launch_cut) + _EPS)
             if launch.sum() > cap:
                 launch = np.minimum(launch, largest_remainder(cap, launch))
-        return launch, mass_night
+        return launch
 
 
 @dataclass

@@ -102,11 +102,19 @@ def check_calibration(path: str) -> str:
     )
 
 
+def check_attacker_fit(path: str) -> str:
+    from sim.spec.attacker_fit import load_attacker_fit
+
+    fit = load_attacker_fit(path)
+    return f"attacker fit of {fit.nights} nights from {fit.start} to before {fit.end}"
+
+
 CHECKS: dict[str, Callable[[str], str]] = {
     "scenario": check_scenario,
     "campaign": check_campaign,
     "experiment": check_experiment,
     "calibration": check_calibration,
+    "attacker fit": check_attacker_fit,
 }
 
 

@@ -204,23 +204,27 @@ def nights_table(frames: list[pd.DataFrame]) -> pa.Table:
 
 @dataclass
 class PreparedCampaign:
-    """A checked campaign with the seed and replications to run."""
+    """A checked campaign with the seed and replications to run, and the texts of its input
+    files (`files`: role -> path of the template and, if named, calibration and attacker
+    fit; `texts`: role -> text, with the campaign's own under "campaign")."""
 
     campaign: Campaign
     path: Path
-    text: str
-    template_path: Path
-    template_text: str
+    files: dict[str, Path]
+    texts: dict[str, str]
     seed: int
     replications: int
-    calibration_path: Path | None = None
-    calibration_text: str | None = None
     _pickled: bytes | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
         """The campaign's name."""
         return self.campaign.name
+
+    @property
+    def text(self) -> str:
+        """The campaign file's text."""
+        return self.texts["campaign"]
 
     @property
     def pickled(self) -> bytes:
@@ -230,50 +234,34 @@ class PreparedCampaign:
         return self._pickled
 
     def input_paths(self) -> dict[str, Path]:
-        """Role -> file of every input file (campaign, template and calibration if any)."""
-        paths = {"campaign": self.path, "template": self.template_path}
-        if self.calibration_path is not None:
-            paths["calibration"] = self.calibration_path
-        return paths
-
-    def input_texts(self) -> dict[str, str]:
-        """Role -> text of every input file, as `input_paths` names them."""
-        texts = {"campaign": self.text, "template": self.template_text}
-        if self.calibration_text is not None:
-            texts["calibration"] = self.calibration_text
-        return texts
+        """Role -> file of every input file, the campaign's first."""
+        return {"campaign": self.path, **self.files}
 
     @property
     def fingerprint(self) -> str:
-        """sha256 of everything that fixes the numbers: campaign, template, calibration and
-        catalogue texts, the seed and the replications (a resumed folder must match it)."""
-        parts = [self.text, self.template_text, *catalog_texts(), str(self.seed)]
-        if self.calibration_text is not None:
-            parts.append(self.calibration_text)
-        return inputs_fingerprint(parts, self.replications, salt=b"campaign")
+        """sha256 of everything that fixes the numbers: the input files' and catalogue texts,
+        the seed and the replications (a resumed folder must match it)."""
+        first = [self.texts["campaign"], self.texts["template"], *catalog_texts(), str(self.seed)]
+        others = [text for role, text in self.texts.items() if role not in ("campaign", "template")]
+        return inputs_fingerprint([*first, *others], self.replications, salt=b"campaign")
 
 
 def prepare_campaign(
     path: str | Path, *, seed: int | None = None, replications: int = 100
 ) -> PreparedCampaign:
-    """Read and check a campaign file, its template and calibration (InputError on bad input)."""
+    """Read and check a campaign file and the files it names (InputError on bad input)."""
     path = Path(path)
     campaign = load_campaign(path)
-    template_path = campaign.template_path
-    assert template_path is not None  # load_campaign reads the template from the file
-    calibration_path = campaign.calibration_path
+    files = campaign.input_files()
+    texts = {"campaign": path.read_text(encoding="utf-8-sig")}
+    texts.update({role: file.read_text(encoding="utf-8-sig") for role, file in files.items()})
     return PreparedCampaign(
         campaign=campaign,
         path=path,
-        text=path.read_text(encoding="utf-8-sig"),
-        template_path=template_path,
-        template_text=template_path.read_text(encoding="utf-8-sig"),
+        files=files,
+        texts=texts,
         seed=campaign.seed if seed is None else seed,
         replications=replications,
-        calibration_path=calibration_path,
-        calibration_text=(
-            None if calibration_path is None else calibration_path.read_text(encoding="utf-8-sig")
-        ),
     )
 
 
@@ -489,8 +477,8 @@ def _finalise_campaign(
         "days": calendar.days,
         "tracked_types": prepared.campaign.tracked_types(),
         "fingerprint": prepared.fingerprint,
-        **{f"{role}_sha256": text_sha256(text) for role, text in prepared.input_texts().items()},
-        **{f"{role}_text": text for role, text in prepared.input_texts().items()},
+        **{f"{role}_sha256": text_sha256(text) for role, text in prepared.texts.items()},
+        **{f"{role}_text": text for role, text in prepared.texts.items()},
         "seeding": "replication r: numpy.random.SeedSequence(seed, spawn_key=(0, r))",
         "replications_run_in_this_session": chunks.ran,
         "replications_resumed": chunks.already,
@@ -659,9 +647,8 @@ def _finalise_sweep(
         "campaign": prepared.campaign_text,
         "template": prepared.scenario_text,
     }
-    if prepared.calibration_path is not None and prepared.calibration_text is not None:
-        inputs["calibration"] = prepared.calibration_path
-        texts["calibration"] = prepared.calibration_text
+    inputs.update(prepared.campaign_files)
+    texts.update(prepared.campaign_texts)
     return write_sweep_outputs(
         prepared,
         out,

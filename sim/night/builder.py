@@ -169,6 +169,7 @@ class NightSpec:
         """The same night (scenario, posture, plan) with other launches: the deep shares'
         means follow the new size. Campaigns build one spec per date and reuse it."""
         row = as_row(row)
+        self._unit_draws()  # the plan and unit draws, made once here and shared by the copies
         total = max(row.total, 1)
         deep = {
             reported: (deep_share(self.deep_model[reported], total, self.size_reference), rsd)

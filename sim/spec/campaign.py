@@ -64,6 +64,7 @@ from sim.spec.yamlio import (
 from sim.vocab import OBSERVED_CLASSES, ThreatClass
 
 if TYPE_CHECKING:
+    from sim.spec.attacker_fit import AttackerFit
     from sim.spec.calibration import Calibration
 
 DAYS_PER_MONTH = 365.25 / 12.0
@@ -167,7 +168,27 @@ class MassPolicy(Strict):
         return day >= self.first_day and (day - self.first_day) % self.every_days == 0
 
 
-Policy = Annotated[SteadyPolicy | MassPolicy, Field(discriminator="kind")]
+class FittedPolicy(Strict):
+    """Launch what the attacker fitted to the record launches (`salvo calibrate-attacker`):
+    launch nights of at least 30 threats, ordinary or mass, their sizes and classes month by
+    month, drawn afresh for every replication (stocks and launch capacity still bound them).
+    Needs `calibration`: the fit counts threats by reported class."""
+
+    kind: Literal["fitted"] = Field(description="`fitted`.")
+    fit: str = Field(
+        description="Attacker fit file written by `salvo calibrate-attacker`, relative to "
+        "this file. Beyond its window the fit's forecast holds."
+    )
+    months: Literal["fitted", "replay", "fresh"] = Field(
+        default="fitted",
+        description="`fitted`: each fitted month at its own fitted size and mass share; "
+        "`replay`: months with full counts at the mass share (or size scale) that reproduces "
+        "their full count of threats (a hindcast); `fresh`: a fresh month effect every month "
+        "(what else the same process could have done).",
+    )
+
+
+Policy = Annotated[SteadyPolicy | MassPolicy | FittedPolicy, Field(discriminator="kind")]
 
 
 class AttackerSpec(Strict):
@@ -418,15 +439,23 @@ class Campaign(Strict):
     _template_path: Path | None = PrivateAttr(default=None)
     _calibration: Calibration | None = PrivateAttr(default=None)
     _calibration_path: Path | None = PrivateAttr(default=None)
+    _attacker_fit: AttackerFit | None = PrivateAttr(default=None)
+    _attacker_fit_path: Path | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _references(self, info: ValidationInfo) -> Campaign:
         context = info.context or {}
         template = context.get("template")
         self._calibration = context.get("calibration")
+        self._attacker_fit = context.get("attacker_fit")
         self._check_dates()
         if self.template is None and self.calibration is None:
             raise PathError(("template",), "give a template night scenario or a calibration")
+        if isinstance(self.attacker.policy, FittedPolicy) and self.calibration is None:
+            raise PathError(
+                ("attacker", "policy", "kind"),
+                "a fitted attacker launches by reported class: give the campaign a calibration",
+            )
         if template is not None:
             self._template = template
             self._check_references(template)
@@ -463,11 +492,11 @@ class Campaign(Strict):
             for type_id in getattr(attacker, field):
                 require_known(type_id, threats, ("attacker", field, type_id), what)
         policy = attacker.policy
-        plans = (
-            [("nightly", policy.nightly)]
-            if isinstance(policy, SteadyPolicy)
-            else [("mass_night", policy.mass_night), ("other_nights", policy.other_nights)]
-        )
+        plans: list[tuple[str, SalvoPlan | None]] = []
+        if isinstance(policy, SteadyPolicy):
+            plans = [("nightly", policy.nightly)]
+        elif isinstance(policy, MassPolicy):
+            plans = [("mass_night", policy.mass_night), ("other_nights", policy.other_nights)]
         for key, plan in plans:
             for type_id in (plan.composition or {}) if plan is not None else {}:
                 path = ("attacker", "policy", key, "composition", type_id)
@@ -583,6 +612,18 @@ class Campaign(Strict):
         """Where the calibration was read from (None without one)."""
         return self._calibration_path
 
+    @property
+    def attacker_fit(self) -> AttackerFit | None:
+        """The attacker fit a `fitted` launch policy draws its nights from (else None)."""
+        return self._attacker_fit
+
+    def input_files(self) -> dict[str, Path]:
+        """Role -> path of every file the campaign was read with: its template and, when it
+        names them, its calibration and attacker fit (what fixes its numbers besides itself)."""
+        files = {"template": self._template_path, "calibration": self._calibration_path}
+        files["attacker_fit"] = self._attacker_fit_path
+        return {role: path for role, path in files.items() if path is not None}
+
 
 def campaign_from_data(
     loaded: LoadedYaml, *, template: Scenario | None = None, template_path: Path | None = None
@@ -599,12 +640,24 @@ def campaign_from_data(
     if isinstance(data.get("calibration"), str):
         from sim.spec.calibration import load_calibration  # pandas: only when a file needs it
 
-        calibration_path = _input_path(loaded, "calibration", "calibration file")
+        calibration_path = _input_path(loaded, ("calibration",), "calibration file")
         calibration = load_calibration(calibration_path)
+    attacker_fit = fit_path = None
+    attacker = data.get("attacker")
+    policy = attacker.get("policy") if isinstance(attacker, dict) else None
+    if (
+        isinstance(policy, dict)
+        and policy.get("kind") == "fitted"
+        and isinstance(policy.get("fit"), str)
+    ):
+        from sim.spec.attacker_fit import load_attacker_fit
+
+        fit_path = _input_path(loaded, ("attacker", "policy", "fit"), "attacker fit file")
+        attacker_fit = load_attacker_fit(fit_path)
     path = template_path
     if template is None:
         if isinstance(data.get("template"), str):
-            path = _input_path(loaded, "template", "night scenario")
+            path = _input_path(loaded, ("template",), "night scenario")
             if calibration is not None and path.resolve() != Path(calibration.template):
                 raise _input_error(
                     loaded, "template",
@@ -615,25 +668,30 @@ def campaign_from_data(
             path = Path(calibration.template)
         if path is not None:
             template = load_scenario(path)
-    context = {"template": template, "calibration": calibration}
+    context = {"template": template, "calibration": calibration, "attacker_fit": attacker_fit}
     campaign = validate(Campaign, loaded, context=context)
     campaign._template_path = path
     campaign._calibration_path = calibration_path
+    campaign._attacker_fit_path = fit_path
     if template is None:  # `template` missing or not text: pydantic has reported it already
         raise RuntimeError("unreachable: a campaign without a template validated")
     return campaign
 
 
-def _input_error(loaded: LoadedYaml, key: str, message: str) -> InputError:
-    return InputError([ErrorLine(loaded.file, loaded.line_of((key,)), key, message)])
+def _input_error(loaded: LoadedYaml, key: str | tuple[str, ...], message: str) -> InputError:
+    where = (key,) if isinstance(key, str) else key
+    return InputError([ErrorLine(loaded.file, loaded.line_of(where), ".".join(where), message)])
 
 
-def _input_path(loaded: LoadedYaml, key: str, what: str) -> Path:
-    """The file that field `key` names, relative to the campaign file (it must exist)."""
-    name = loaded.data[key]
+def _input_path(loaded: LoadedYaml, where: tuple[str, ...], what: str) -> Path:
+    """The file that the field at `where` names, relative to the campaign file (it must
+    exist)."""
+    name: Any = loaded.data
+    for key in where:
+        name = name[key]
     path = Path(loaded.file).parent / name
     if not path.is_file():
-        raise _input_error(loaded, key, f"cannot read {what} '{name}' (looked for {path})")
+        raise _input_error(loaded, where, f"cannot read {what} '{name}' (looked for {path})")
     return path
 
 

@@ -424,9 +424,9 @@ class PreparedExperiment:
     campaign_path: Path | None = None
     campaign_text: str | None = None
     campaign_yaml: LoadedYaml | None = None
-    # a calibrated campaign experiment: the calibration file every night is built with
-    calibration_path: Path | None = None
-    calibration_text: str | None = None
+    # the other files the campaign names (calibration, attacker fit): role -> path, text
+    campaign_files: dict[str, Path] = field(default_factory=dict)
+    campaign_texts: dict[str, str] = field(default_factory=dict)
     # each design point's validated scenario (or campaign), pickled (validated once, sent as
     # is to workers)
     _scenarios: dict[int, bytes] = field(default_factory=dict, repr=False)
@@ -448,8 +448,7 @@ class PreparedExperiment:
         parts = [self.text, self.scenario_text, *catalog_texts(), str(self.seed)]
         if self.campaign_text is not None:
             parts.append(self.campaign_text)
-        if self.calibration_text is not None:
-            parts.append(self.calibration_text)
+        parts += self.campaign_texts.values()
         return inputs_fingerprint(parts, self.replications)
 
     def scenario_data(self, point: int) -> dict:
@@ -558,7 +557,7 @@ def prepare(
 
     base: Scenario | cs.Campaign
     campaign_path = campaign_text = campaign_yaml = None
-    calibration_path = calibration_text = None
+    campaign_files: dict[str, Path] = {}
     if experiment.campaign is not None:
         campaign_path = _input_file(loaded, "campaign", path.parent / experiment.campaign)
         base = cs.load_campaign(campaign_path)  # the campaign and its template, fully checked
@@ -566,9 +565,7 @@ def prepare(
         campaign_text = campaign_path.read_text(encoding="utf-8-sig")
         assert base.template_path is not None
         scenario_path = base.template_path
-        calibration_path = base.calibration_path
-        if calibration_path is not None:
-            calibration_text = calibration_path.read_text(encoding="utf-8-sig")
+        campaign_files = {r: f for r, f in base.input_files().items() if r != "template"}
         scenario_yaml = load_yaml(scenario_path)
     else:
         assert experiment.scenario is not None
@@ -631,8 +628,8 @@ def prepare(
         campaign_path=campaign_path,
         campaign_text=campaign_text,
         campaign_yaml=campaign_yaml,
-        calibration_path=calibration_path,
-        calibration_text=calibration_text,
+        campaign_files=campaign_files,
+        campaign_texts={r: f.read_text(encoding="utf-8-sig") for r, f in campaign_files.items()},
     )
     _check_points(prepared)
     return prepared

@@ -624,15 +624,19 @@ FILE_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "campaign": ("salvo campaign", ("calendar", "attacker", "defender")),
     "calibration": ("salvo validate --scenario", ("builder", "posture")),
     "experiment": ("salvo sweep", ("parameters", "design", "derived")),
+    # told by its format tag only; it is used as a campaign's `attacker.policy.fit`
+    "attacker fit": ("salvo check", ()),
 }
+FORMAT_KINDS = {"salvo-calibration/1": "calibration", "salvo-attacker-fit/1": "attacker fit"}
 
 
 def file_kind(data: Any) -> str | None:
     """The kind of salvo file YAML data is, from its top-level keys (None if it says none)."""
     if not isinstance(data, Mapping):
         return None
-    if data.get("format") == "salvo-calibration/1":
-        return "calibration"
+    tag = data.get("format")
+    if isinstance(tag, str) and tag in FORMAT_KINDS:
+        return FORMAT_KINDS[tag]
     for kind, (_, keys) in FILE_KINDS.items():
         if any(key in data for key in keys):
             return kind
