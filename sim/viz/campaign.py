@@ -323,7 +323,7 @@ def fig_stock(results: CampaignResults) -> Figure:
         _median_band(ax, days, q, type_colour(k))
         ax.set_ylim(bottom=0, top=max(1.0, float(np.nanmax(q[2]))) * 1.08)
         ax.set_title(
-            f"{kind} ({_start_text(results, kind, q)}; ran out in {100 * runs_out[kind]:.0f} %)"
+            f"{kind}\n{_start_text(results, kind, q)}; ran out in {100 * runs_out[kind]:.0f} %"
         )
         _thousands(ax)
         _day_axis(ax, days)
