@@ -427,5 +427,6 @@ def test_example_campaign_experiment_is_valid() -> None:
     )
     assert prepared.is_campaign and len(prepared.points) == 4
     campaign = prepared.scenario_for(0)
-    assert campaign.defender.deliveries[7].type == "patriot"
-    assert campaign.defender.deliveries[7].quantity == 0
+    patriot = campaign.defender.deliveries[:5]
+    assert all(d.type == "patriot" and d.quantity == 0 for d in patriot)
+    assert prepared.scenario_for(3).defender.deliveries[4].quantity == 80

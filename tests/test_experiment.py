@@ -108,7 +108,9 @@ def test_example_experiments_are_valid(path: Path) -> None:
     prepared = prepared_example(path)
     assert len(prepared.points) == ex.design_size(prepared.experiment)
     assert prepared.replications >= 1
-    assert prepared.scenario_path.resolve() == (ROOT / "scenarios" / "aug-2025-night.yaml")
+    # a campaign experiment's night is its campaign's: the calibration's template
+    night = "calibration-template.yaml" if prepared.is_campaign else "aug-2025-night.yaml"
+    assert prepared.scenario_path.resolve() == (ROOT / "scenarios" / night)
 
 
 def test_required_example_experiments_exist() -> None:

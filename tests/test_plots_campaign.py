@@ -1,8 +1,9 @@
 """Campaign figures and reports (sim.viz.campaign, `salvo plot` / `salvo report` on a
 `salvo campaign` folder).
 
-The results folder is made here in the layout `salvo campaign` writes: the status-quo campaign
-cut to 20 days (two mass nights; Buk and S-300 run out, the others do not), three replications
+The results folder is made here in the layout `salvo campaign` writes: the template status quo
+(`tests/data/campaign-template-status-quo.yaml`) cut to 20 days (two mass nights; Buk and
+S-300 run out, the others do not), three replications
 run in-process with `sim.campaign.model.run_campaign`, `nights.parquet` (replication × day),
 `runs.parquet` (the totals of each replication), `summary.json`, `summary.csv` and a
 `manifest.json` with `"kind": "campaign"`.
@@ -33,7 +34,7 @@ from sim.viz.campaign import (
 from sim.viz.registry import select_kinds
 from sim.viz.style import PlotOptions, save_figure
 
-CAMPAIGN = ROOT / "scenarios" / "campaign-status-quo.yaml"
+CAMPAIGN = ROOT / "tests" / "data" / "campaign-template-status-quo.yaml"
 DAYS = 20
 REPLICATIONS = 3
 FIGURES = [
@@ -134,7 +135,7 @@ def test_every_campaign_figure_is_labelled(campaign_dir):
         assert fig.get_suptitle(), name
         assert fig.legends, name
         texts = "".join(t.get_text() for t in fig.texts + fig.artists)
-        assert f"campaign-status-quo · {REPLICATIONS} replications · {DAYS} days" in texts, name
+        assert f"template-status-quo · {REPLICATIONS} replications · {DAYS} days" in texts, name
         assert "campaign campaign" not in texts
         visible = [ax for ax in fig.axes if ax.get_visible()]
         assert all(ax.get_title() for ax in visible), name
@@ -301,7 +302,7 @@ def test_campaign_report(tmp_path, plotted):
     assert code == 0, err
     assert stdout.split() == [str(folder / "report.md"), str(folder / "report.html")]
     md = (folder / "report.md").read_text(encoding="utf-8")
-    assert md.startswith("# salvo results: campaign-status-quo")
+    assert md.startswith("# salvo results: template-status-quo")
     assert f"{REPLICATIONS} replications · {DAYS} days from 2025-09-01" in md
     assert "## What was run" in md and "salvo campaign" in md
     assert "## Summary" in md and "| intercept rate, all nights |" in md
