@@ -104,7 +104,8 @@ def open_chunk_store(
     out: Path, state: dict[str, Any], *, points: int, replications: int, force: bool
 ) -> tuple[ChunkStore, dict[int, set[int]]]:
     """The chunk store of `out` (emptied first with `force`), its state file written once,
-    half-written chunks removed; and the replications it holds by design point."""
+    half-written chunks and chunks that fail their checksum removed; and the replications it
+    holds by design point."""
     chunks = out / CHUNKS_DIR
     if force and out.exists():
         shutil.rmtree(out)
@@ -114,6 +115,7 @@ def open_chunk_store(
         write_bytes_atomic(state_file, json_bytes(state))
     store = ChunkStore(chunks)
     store.remove_temporary()
+    store.discard_unverified()  # a damaged or unrecorded chunk runs again
     try:
         done = store.done()
     except ValueError as err:
