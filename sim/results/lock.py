@@ -74,12 +74,21 @@ def read_holder(lock_file: Path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
+def _command_line() -> str:
+    """This process's command line, short: `salvo sweep ...`, `python -m sim sweep ...`."""
+    if not sys.argv:
+        return ""
+    program = Path(sys.argv[0])
+    name = f"python -m {program.parent.name}" if program.name == "__main__.py" else program.name
+    return " ".join([name, shlex.join(sys.argv[1:])]).rstrip()
+
+
 def _holder_record() -> bytes:
     """This process as a lock file records it (one JSON line)."""
     record = {
         "pid": os.getpid(),
         "host": socket.gethostname(),
-        "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else "",
+        "command": _command_line(),
         "started": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
     }
     return (json.dumps(record) + "\n").encode("utf-8")
