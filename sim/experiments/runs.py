@@ -47,11 +47,10 @@ def run_scenario(
 
     A scenario with an error raises `InputError`, an existing `out` without `force`
     `ResultsExistError`, and with `force` an `out` that is not a results folder salvo wrote
-    `ResultsFolderError`, all before anything runs; so is an `out` that another salvo process
+    `ResultsFolderError`, all before anything runs; so does an `out` that another salvo process
     is writing (`ResultsFolderLockedError`: the folder is locked while it is written).
-    Replication r uses
-    `SeedSequence(seed, spawn_key=(0, r))` (seed: the scenario's unless given), so the numbers
-    are the same on every executor.
+    Replication r uses `SeedSequence(seed, spawn_key=(0, r))` (seed: the scenario's unless
+    given), so the numbers are the same on every executor.
     `trace` keeps the full traces of the first `trace` replications for the night map.
     """
     scenario = load_scenario(scenario_path)
