@@ -59,6 +59,7 @@ NIGHTS_FILE = "nights.parquet"  # a campaign's nights: replication x day
 HINDCAST_FILE = "hindcast.csv"  # a campaign against the observed months (--observed)
 CHUNKS_DIR = ".chunks"  # finished replications of a resumable run
 STATE_FILE = "state.json"  # under CHUNKS_DIR: what the chunks belong to
+CHECKSUMS_FILE = "checksums.sha256"  # beside the chunks: the sha256 of each (`sha256sum -c`)
 FIGURES_DIR = "figures"
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"

@@ -3,20 +3,31 @@ file, line and field, show no traceback, and leave no results folder behind.
 
 The catalogue starts with non-finite numbers (item 5 of the issue: `.inf` and `.nan` used to
 pass validation and give wrong answers with exit status 0, or a traceback in a campaign).
+The fault tests at the end hold the results folder's lock (a second writer while a child
+process holds it, a lock left by a killed process; item 2) and the chunk checksums (a chunk
+damaged on disk is recomputed on `--resume`; item 3).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.feather as feather
 import pytest
 from helpers import call, night_row, write_nights_csv
 
+from sim.results.chunks import ChunkStore
+from sim.results.lock import FolderLock, ResultsFolderLockedError
 from sim.spec.observed import REQUIRED_COLUMNS, load_nights
 from sim.spec.yamlio import InputError
+from sim.vocab import CHECKSUMS_FILE, CHUNKS_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = ROOT / "tests" / "data" / "bad-input-base.yaml"  # a frozen reference night
@@ -236,3 +247,200 @@ def test_totals_that_disagree_with_the_classes_are_errors(tmp_path: Path) -> Non
         in text
     )
     assert "total_launched" not in text  # 64 is right
+
+
+# --------------------------------------------------------------------------- one writer (item 2)
+
+NIGHT = """\
+name: tiny-night
+seed: 3
+time_window_h: [0, 6]
+launch_sites:
+  kursk: {lon: 35.95, lat: 51.75}
+targets:
+  kyiv: {lon: 30.52, lat: 50.45}
+salvo:
+  shahed: {type: shahed, count: 12, launch_sites: [kursk], targets: [kyiv],
+           launch_window_h: [0, 2]}
+defences:
+  kyiv_mfg:
+    {type: mobile_fire_group, count: 4, placement: {kind: ring, target: kyiv, radius_km: 30}}
+"""
+
+EXPERIMENT = """\
+name: tiny
+scenario: night.yaml
+seed: 5
+replications: 2
+design: {type: grid}
+parameters:
+  mfg: {kind: lever, path: defences.kyiv_mfg.count, values: [2, 6]}
+"""
+
+# a child process that takes the results folder's lock and holds it until its stdin closes
+HOLD_LOCK = """\
+import sys
+from sim.results.lock import locked_results_folder
+with locked_results_folder(sys.argv[1]):
+    print("locked", flush=True)
+    sys.stdin.read()
+"""
+
+
+def tiny_experiment(folder: Path) -> Path:
+    """A two-point, two-replication sweep of a 12-drone night (milliseconds a night)."""
+    (folder / "night.yaml").write_text(NIGHT, encoding="utf-8")
+    file = folder / "tiny.yaml"
+    file.write_text(EXPERIMENT, encoding="utf-8")
+    return file
+
+
+def hold_lock(out: Path) -> subprocess.Popen:
+    """A child process holding the lock of results folder `out` (returns once it holds it)."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(out)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert child.stdout is not None and child.stdout.readline() == "locked\n"
+    return child
+
+
+def lock_file(out: Path) -> Path:
+    return out.parent / f".{out.name}.lock"
+
+
+@pytest.mark.parametrize("command", ["run", "sweep", "campaign"])
+def test_a_second_writer_is_refused_while_the_folder_is_locked(
+    tmp_path: Path, snapshot, command: str
+) -> None:
+    # two `salvo sweep --force --out D` a moment apart once left points of both seeds in D
+    files = {"run": REFERENCE, "sweep": tiny_experiment(tmp_path), "campaign": CAMPAIGN}
+    out = tmp_path / "D"
+    out.mkdir()  # a results folder salvo wrote, that --force may replace
+    (out / "manifest.json").write_text(json.dumps({"command": command, "seed": 5}))
+    (out / "runs.parquet").write_bytes(b"the first writer's rows")
+    before = snapshot(out)
+    child = hold_lock(out)
+    try:
+        argv = [command, str(files[command]), "-n", "2", "-w", "1", "-q", "--out", str(out)]
+        code, _, stderr = call([*argv, "--force"])
+        assert code == 2 and "Traceback" not in stderr, stderr
+        assert f"results folder {out} is in use by another salvo process (PID {child.pid}" in (
+            stderr
+        )
+        assert snapshot(out) == before
+        code, _, stderr = call([*argv, "--resume"] if command != "run" else argv)
+        assert code == 2 and f"PID {child.pid}" in stderr and snapshot(out) == before
+    finally:
+        assert child.stdin is not None
+        child.stdin.close()
+        child.wait()
+    assert not lock_file(out).exists()  # released and deleted by its holder
+
+
+def test_a_lock_left_by_a_killed_process_does_not_block(tmp_path: Path) -> None:
+    file = tiny_experiment(tmp_path)
+    out = tmp_path / "D"
+    child = hold_lock(out)
+    child.kill()  # SIGKILL: no clean-up; the kernel lets go of its lock
+    child.wait()
+    assert json.loads(lock_file(out).read_text())["pid"] == child.pid  # the file is left
+    code, _, stderr = call(["sweep", str(file), "-w", "1", "-q", "--out", str(out)])
+    assert code == 0, stderr
+    assert (out / "runs.parquet").exists()
+    assert {p.name for p in tmp_path.iterdir()} == {"night.yaml", "tiny.yaml", "D"}
+
+
+def test_the_lock_lives_beside_the_folder_so_force_cannot_remove_it(tmp_path: Path) -> None:
+    out = tmp_path / "D"
+    child = hold_lock(out)
+    try:
+        assert lock_file(out).exists() and not out.exists()  # nothing inside, nothing created
+        with pytest.raises(ResultsFolderLockedError) as info:
+            FolderLock(tmp_path / "x" / ".." / "D").acquire()  # another spelling, the same lock
+        assert info.value.holder is not None and info.value.holder["pid"] == child.pid
+    finally:
+        assert child.stdin is not None
+        child.stdin.close()
+        child.wait()
+
+
+# --------------------------------------------------------------------------- checksums (item 3)
+
+
+def interrupted_after(monkeypatch: pytest.MonkeyPatch, writes: int) -> None:
+    """Make the run stop (as Ctrl-C does) at the chunk write after `writes` writes."""
+    original = ChunkStore.write_table
+    count = {"n": 0}
+
+    def write_table(self: ChunkStore, table: pa.Table, point: int, first: int) -> Path:
+        if count["n"] == writes:
+            raise KeyboardInterrupt
+        count["n"] += 1
+        return original(self, table, point, first)
+
+    monkeypatch.setattr(ChunkStore, "write_table", write_table)
+
+
+def corrupt(chunk: Path) -> None:
+    """Flip the bytes of one numeric column's values in a chunk: the same size, still a
+    readable Arrow file, other numbers (as a bad disk or a stray write leaves it)."""
+    table = feather.read_table(chunk)
+    data = bytearray(chunk.read_bytes())
+    for name in table.column_names:
+        column = table.column(name)
+        if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
+            values = column.combine_chunks().buffers()[1].to_pybytes()
+            if data.count(values) == 1 and any(values):
+                start = data.index(values)
+                size = len(data)
+                data[start : start + len(values)] = bytes(b ^ 0xFF for b in values)
+                chunk.write_bytes(bytes(data))
+                assert len(data) == size and not feather.read_table(chunk).equals(table)
+                return
+    raise AssertionError(f"no column of {chunk} to corrupt")
+
+
+def test_a_corrupted_chunk_of_a_sweep_is_recomputed_on_resume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    file = tiny_experiment(tmp_path)
+    argv = ["sweep", str(file), "-w", "1", "-q", "--chunk-size", "1"]
+    assert call([*argv, "--out", str(tmp_path / "whole")])[0] == 0
+    out = tmp_path / "out"
+    with monkeypatch.context() as patch:
+        interrupted_after(patch, 3)
+        assert call([*argv, "--out", str(out)])[0] == 130
+    chunks = out / CHUNKS_DIR
+    saved = sorted(chunks.glob("p*.arrow"))
+    assert len(saved) == 3
+    corrupt(saved[0])
+    record = chunks / CHECKSUMS_FILE  # a run killed between a chunk and its checksum:
+    lines = record.read_text().splitlines(keepends=True)
+    record.write_text("".join(line for line in lines if saved[1].name not in line))
+    code, _, stderr = call([*argv, "--out", str(out), "--resume"])
+    assert code == 0, stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["experiment"]["replications_resumed"] == 1  # saved[2] only
+    for name in ("runs.parquet", "summary.csv", "parameters.csv"):
+        assert (out / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+
+
+def test_a_corrupted_chunk_of_a_campaign_is_recomputed_on_resume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    argv = ["campaign", str(CAMPAIGN), "-n", "4", "-w", "1", "-q", "--chunk-size", "1"]
+    assert call([*argv, "--out", str(tmp_path / "whole")])[0] == 0
+    out = tmp_path / "out"
+    with monkeypatch.context() as patch:
+        interrupted_after(patch, 6)  # the nights and the totals of three replications
+        assert call([*argv, "--out", str(out)])[0] == 130
+    chunks = out / CHUNKS_DIR
+    corrupt(chunks / "p000000-r000000.arrow")  # totals
+    corrupt(chunks / "nights" / "p000000-r000001.arrow")  # one night of another replication
+    code, _, stderr = call([*argv, "--out", str(out), "--resume"])
+    assert code == 0, stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["campaign"]["replications_resumed"] == 1
+    for name in ("nights.parquet", "runs.parquet", "summary.csv", "summary.json"):
+        assert (out / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name

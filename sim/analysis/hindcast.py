@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from sim.results.files import write_bytes_atomic
+from sim.results.lock import locked_results_folder
 from sim.results.tables import text_table
 from sim.spec.observed import MIN_THREATS, MonthCounts, days_in_month, nights_between
 from sim.vocab import HINDCAST_FILE, NIGHTS_FILE
@@ -143,7 +144,8 @@ def hindcast(
     covered = _month(pd.Series(pd.to_datetime(nights["date"]).unique())).value_counts()
     table["days"] = table["month"].map(lambda m: int(covered.sum() if m == ALL else covered[m]))
     if write:
-        write_bytes_atomic(folder / HINDCAST_FILE, table.to_csv(index=False).encode("utf-8"))
+        with locked_results_folder(folder):  # not while another salvo replaces the folder
+            write_bytes_atomic(folder / HINDCAST_FILE, table.to_csv(index=False).encode("utf-8"))
     return table
 
 

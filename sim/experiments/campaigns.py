@@ -300,6 +300,7 @@ def run_campaigns(
     def open_nights(store: ChunkStore, done: dict[int, set[int]]) -> dict[int, set[int]]:
         nights.folder.mkdir(exist_ok=True)
         nights.remove_temporary()
+        nights.discard_unverified()  # its totals chunk is then an orphan, deleted below
         return store.done() if _pair_chunks(store, nights) else done
 
     def save(store: ChunkStore, chunk: CampaignChunk) -> tuple[int, ...]:

@@ -26,6 +26,7 @@ from sim.results.files import (
     read_json_or_none,
     write_bytes_atomic,
 )
+from sim.results.lock import locked_results_folder
 from sim.vocab import (
     CHUNKS_DIR,
     MANIFEST_FILE,
@@ -103,7 +104,8 @@ def open_chunk_store(
     out: Path, state: dict[str, Any], *, points: int, replications: int, force: bool
 ) -> tuple[ChunkStore, dict[int, set[int]]]:
     """The chunk store of `out` (emptied first with `force`), its state file written once,
-    half-written chunks removed; and the replications it holds by design point."""
+    half-written chunks and chunks that fail their checksum removed; and the replications it
+    holds by design point."""
     chunks = out / CHUNKS_DIR
     if force and out.exists():
         shutil.rmtree(out)
@@ -113,6 +115,7 @@ def open_chunk_store(
         write_bytes_atomic(state_file, json_bytes(state))
     store = ChunkStore(chunks)
     store.remove_temporary()
+    store.discard_unverified()  # a damaged or unrecorded chunk runs again
     try:
         done = store.done()
     except ValueError as err:
@@ -228,21 +231,16 @@ def run_resumable(
     (returning its replications), then `finalise` the chunks into the results folder.
 
     `on_open(store, done)` may look at the chunk store once it is open and return the finished
-    replications anew. Ctrl-C raises RunInterrupted, also while finalising.
+    replications anew. Ctrl-C raises RunInterrupted, also while finalising. The folder is
+    locked from the check to the last file written (`locked_results_folder`); a folder another
+    salvo process is writing raises ResultsFolderLockedError before anything is touched.
     """
-    if check_results_folder(
-        out,
-        fingerprint,
-        resume=options.resume,
-        force=options.force,
-        command=command,
-        section=section,
-        inputs=inputs,
-    ):
-        return complete()
-    total = points * replications
-    executor = make_executor(workers=options.workers, dask=options.dask)
-    try:
+    with locked_results_folder(out):  # before anything in `out` is checked, deleted or written
+        if check_results_folder(
+            out, fingerprint, resume=options.resume, force=options.force, command=command,
+            section=section, inputs=inputs,
+        ):  # fmt: skip
+            return complete()
         state = {
             "fingerprint": fingerprint,
             section: name,
@@ -251,6 +249,29 @@ def run_resumable(
             "points": points,
             "salvo_version": __version__,
         }
+        return _run_locked(
+            out, state, points=points, replications=replications, fn=fn, make_task=make_task,
+            save=save, finalise=finalise, options=options, on_open=on_open,
+        )  # fmt: skip
+
+
+def _run_locked(
+    out: Path,
+    state: dict[str, Any],
+    *,
+    points: int,
+    replications: int,
+    fn: Callable[[Any], Any],
+    make_task: Callable[[int, tuple[int, ...]], Any],
+    save: Callable[[ChunkStore, Any], Sized],
+    finalise: Callable[[ChunkRun], R],
+    options: RunOptions,
+    on_open: Callable[[ChunkStore, dict[int, set[int]]], dict[int, set[int]]] | None,
+) -> R:
+    """The body of `run_resumable`, run while it holds the lock of `out`."""
+    total = points * replications
+    executor = make_executor(workers=options.workers, dask=options.dask)
+    try:
         store, done = open_chunk_store(
             out, state, points=points, replications=replications, force=options.force
         )

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from sim.experiments.executors import default_workers
 from sim.experiments.replications import run_replications
-from sim.results.files import ResultsExistError, check_replaceable, default_out, write_results
+from sim.results.files import check_writable, default_out, write_results
+from sim.results.lock import locked_results_folder
 from sim.results.manifest import build_manifest
 from sim.results.summary import summarise_runs
 from sim.spec.scenario import load_scenario
@@ -46,42 +47,42 @@ def run_scenario(
 
     A scenario with an error raises `InputError`, an existing `out` without `force`
     `ResultsExistError`, and with `force` an `out` that is not a results folder salvo wrote
-    `ResultsFolderError`, all before anything runs. Replication r uses
-    `SeedSequence(seed, spawn_key=(0, r))` (seed: the scenario's unless given), so the numbers
-    are the same on every executor.
+    `ResultsFolderError`, all before anything runs; so does an `out` that another salvo process
+    is writing (`ResultsFolderLockedError`: the folder is locked while it is written).
+    Replication r uses `SeedSequence(seed, spawn_key=(0, r))` (seed: the scenario's unless
+    given), so the numbers are the same on every executor.
     `trace` keeps the full traces of the first `trace` replications for the night map.
     """
     scenario = load_scenario(scenario_path)
     out = Path(out) if out else default_out(scenario.name)
-    if (out.exists() or out.is_symlink()) and not force:
-        raise ResultsExistError(out)
-    check_replaceable(out)  # before anything runs: --force replaces only a salvo folder
-    seed = scenario.seed if seed is None else seed
-    workers = workers or default_workers()
-    started = time.perf_counter()
-    runs = run_replications(
-        scenario, replications, seed=seed, workers=workers, dask=dask, progress=progress
-    )
-    wall = time.perf_counter() - started
-    observed = scenario.observed.model_dump(exclude_none=True) if scenario.observed else None
-    summary = summarise_runs(runs, scenario=scenario.name, seed=seed, observed=observed)
-    manifest = build_manifest(
-        command="run",
-        inputs={"scenario": Path(scenario_path)},
-        seed=seed,
-        replications=replications,
-        wall_time_s=wall,
-        workers=workers,
-        extra={"scenario_resolved": scenario.model_dump(mode="json", by_alias=True)},
-    )
-    extra_files, traced = None, 0
-    if trace:
-        from sim.experiments.traces import record_traces, traces_to_bytes
+    with locked_results_folder(out):  # no other salvo writes `out` until this one has written it
+        check_writable(out, force=force)  # before anything runs: --force replaces a salvo folder
+        seed = scenario.seed if seed is None else seed
+        workers = workers or default_workers()
+        started = time.perf_counter()
+        runs = run_replications(
+            scenario, replications, seed=seed, workers=workers, dask=dask, progress=progress
+        )
+        wall = time.perf_counter() - started
+        observed = scenario.observed.model_dump(exclude_none=True) if scenario.observed else None
+        summary = summarise_runs(runs, scenario=scenario.name, seed=seed, observed=observed)
+        manifest = build_manifest(
+            command="run",
+            inputs={"scenario": Path(scenario_path)},
+            seed=seed,
+            replications=replications,
+            wall_time_s=wall,
+            workers=workers,
+            extra={"scenario_resolved": scenario.model_dump(mode="json", by_alias=True)},
+        )
+        extra_files, traced = None, 0
+        if trace:
+            from sim.experiments.traces import record_traces, traces_to_bytes
 
-        traced = min(trace, replications)
-        extra_files = traces_to_bytes(record_traces(scenario, seed, range(traced)))
-    write_results(
-        out, runs=runs, summary=summary, manifest=manifest, force=force, extra_files=extra_files
-    )
+            traced = min(trace, replications)
+            extra_files = traces_to_bytes(record_traces(scenario, seed, range(traced)))
+        write_results(
+            out, runs=runs, summary=summary, manifest=manifest, force=force, extra_files=extra_files
+        )
     files = [RUNS_FILE, SUMMARY_FILE, MANIFEST_FILE, *sorted(extra_files or {})]
     return RunResult(out, summary, manifest, wall, traced, files)

@@ -4,6 +4,7 @@ absent whatever kills the process.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from pathlib import Path
@@ -12,7 +13,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.feather as feather
 
-from sim.results.files import remove_path
+from sim.results.files import remove_path, write_bytes_atomic
+from sim.vocab import CHECKSUMS_FILE
 
 
 def aligned(
@@ -34,6 +36,12 @@ def aligned(
 
 
 _CHUNK_NAME = re.compile(r"^p(\d+)-r(\d+)\.arrow$")
+_CHECKSUM_LINE = re.compile(r"^([0-9a-f]{64})  (p\d+-r\d+\.arrow)$")
+
+
+def sha256_hex(data: bytes | memoryview | pa.Buffer) -> str:
+    """The sha256 of some bytes, in hex."""
+    return hashlib.sha256(data).hexdigest()
 
 
 class ChunkStore:
@@ -44,10 +52,18 @@ class ChunkStore:
     either complete or absent whenever the process is killed. (Arrow IPC rather than
     parquet: ten times cheaper to write and read; the final ``runs.parquet`` is assembled
     from the chunks.)
+
+    Once a chunk is in place its sha256 is appended to ``checksums.sha256`` beside it (the
+    format of `sha256sum`); `discard_unverified` deletes, before a resume, every chunk whose
+    bytes differ from their record or that has none (a run killed between the chunk and its
+    record), so that those replications run again. The record is only appended to while the
+    store is in use and rewritten atomically when it is opened, so a torn last line (a kill
+    while appending) costs one chunk, never the record.
     """
 
     def __init__(self, folder: Path | str) -> None:
         self.folder = Path(folder)
+        self.checksums = self.folder / CHECKSUMS_FILE
 
     def write(self, rows: list[dict]) -> Path:
         """Write one task's rows (all of one design point) atomically; return the file."""
@@ -64,13 +80,55 @@ class ChunkStore:
         atomically as the chunk ``p<point>-r<first>``; return the file."""
         target = self.folder / f"p{point:06d}-r{first:06d}.arrow"
         tmp = self.folder / f".{target.name}.tmp-{os.getpid()}"
+        sink = pa.BufferOutputStream()
+        feather.write_feather(table, sink, compression="uncompressed")
+        data = sink.getvalue()
         try:
-            feather.write_feather(table, tmp, compression="uncompressed")
+            tmp.write_bytes(memoryview(data))
             os.replace(tmp, target)
         except BaseException:
             remove_path(tmp)
             raise
+        self._record(target.name, sha256_hex(data))
         return target
+
+    def _record(self, name: str, digest: str) -> None:
+        """Append a chunk's checksum to the record (one write of one whole line)."""
+        fd = os.open(self.checksums, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            os.write(fd, f"{digest}  {name}\n".encode("ascii"))
+        finally:
+            os.close(fd)
+
+    def recorded(self) -> dict[str, str]:
+        """The recorded sha256 of each chunk by file name (the last record of a name wins;
+        a line that is not a whole record, such as one torn by a kill, is no record)."""
+        try:
+            text = self.checksums.read_bytes().decode("ascii", errors="replace")
+        except FileNotFoundError:
+            return {}
+        lines = text.split("\n")[:-1]  # a last line without its newline is torn
+        return {m[2]: m[1] for m in map(_CHECKSUM_LINE.match, lines) if m}
+
+    def discard_unverified(self) -> list[str]:
+        """Delete every chunk whose sha256 differs from its record or that has no record, and
+        rewrite the record (atomically) with the chunks that are kept; return the names
+        deleted. Their replications run again."""
+        recorded = self.recorded()
+        kept: dict[str, str] = {}
+        deleted: list[str] = []
+        for paths in self.files().values():
+            for path in paths:
+                digest = recorded.get(path.name)
+                if digest is not None and sha256_hex(path.read_bytes()) == digest:
+                    kept[path.name] = digest
+                else:
+                    remove_path(path)
+                    deleted.append(path.name)
+        if self.folder.is_dir() and (kept or self.checksums.exists()):
+            text = "".join(f"{digest}  {name}\n" for name, digest in sorted(kept.items()))
+            write_bytes_atomic(self.checksums, text.encode("ascii"))
+        return deleted
 
     def remove_temporary(self) -> None:
         """Delete half-written chunks left by a killed run."""

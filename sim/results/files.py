@@ -116,20 +116,33 @@ def written_by_salvo(folder: Path) -> bool:
     return manifest is not None and isinstance(manifest.get("command"), str)
 
 
+def not_a_folder(out: Path) -> ResultsFolderError:
+    """The refusal of an `out` that exists and is not a folder (a file, a device, a link)."""
+    return ResultsFolderError(
+        out, f"{out} exists and is not a folder; --force replaces only a results folder that "
+        "salvo wrote"
+    )  # fmt: skip
+
+
 def check_replaceable(out: Path) -> None:
     """ResultsFolderError unless `out` is absent or a results folder salvo wrote: `--force`
     never deletes a user's folder, a file, a device or a link."""
     out = Path(out)
     if out.is_symlink() or (out.exists() and not out.is_dir()):
-        raise ResultsFolderError(
-            out, f"{out} exists and is not a folder; --force replaces only a results folder "
-            "that salvo wrote"
-        )  # fmt: skip
+        raise not_a_folder(out)
     if out.is_dir() and not written_by_salvo(out):
         raise ResultsFolderError(
             out, f"{out} exists and is not a salvo results folder (no manifest.json); refusing "
             "to replace it with --force"
         )  # fmt: skip
+
+
+def check_writable(out: Path, *, force: bool) -> None:
+    """ResultsExistError if `out` exists and not `force`; with `force`, ResultsFolderError
+    unless it is a results folder salvo wrote (`check_replaceable`)."""
+    if (out.exists() or out.is_symlink()) and not force:
+        raise ResultsExistError(out)
+    check_replaceable(out)
 
 
 def default_out(name: str) -> Path:
@@ -148,9 +161,7 @@ def write_results(
 ) -> Path:
     """Atomically create the results folder so readers never see partial or mixed results."""
     out_dir = Path(out_dir)
-    if (out_dir.exists() or out_dir.is_symlink()) and not force:
-        raise ResultsExistError(out_dir)
-    check_replaceable(out_dir)
+    check_writable(out_dir, force=force)
     extras = {_check_extra_name(k): v for k, v in (extra_files or {}).items()}
 
     parent = out_dir.parent

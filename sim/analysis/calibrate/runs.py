@@ -18,6 +18,7 @@ from sim.analysis.calibrate.validate import ValidationResult, validate_nights
 from sim.experiments.executors import default_workers
 from sim.night.builder import night_rows
 from sim.results.files import ResultsExistError, default_out
+from sim.results.lock import locked_results_folder
 from sim.results.manifest import file_sha256
 from sim.spec.calibration import (
     DEFAULT_TEMPLATE,
@@ -246,7 +247,10 @@ def validate_file(
         "folds": result.fits,
         "seconds": round(wall, 1),
     }
-    out.mkdir(parents=True, exist_ok=True)
-    result.table.to_csv(out / "validation.csv", index=False)
-    (out / "validation.json").write_text(json.dumps(scores, indent=2) + "\n", encoding="utf-8")
+    with locked_results_folder(out):  # both files from this validation, never one from another
+        if out.exists() and not force:  # written by another salvo while this one simulated
+            raise ResultsExistError(out)
+        out.mkdir(parents=True, exist_ok=True)
+        result.table.to_csv(out / "validation.csv", index=False)
+        (out / "validation.json").write_text(json.dumps(scores, indent=2) + "\n", encoding="utf-8")
     return ValidateResult(out, scores, result, len(nights), wall)
