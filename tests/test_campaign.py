@@ -10,6 +10,7 @@ against the observed mid-2025 mass nights of `../shared/data/nights-calibration.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -536,7 +537,7 @@ def test_good_campaign_text_loads(tmp_path):
 def test_shipped_campaigns_load_and_cite_sources(path):
     campaign = load_campaign(path)
     assert campaign.name == path.stem
-    assert campaign.sources and campaign.calendar.days == 181  # 1 Sep 2025 - 28 Feb 2026
+    assert campaign.sources and campaign.calendar.end == dt.date(2026, 3, 1)  # to 28 Feb 2026
     text = path.read_text(encoding="utf-8")
     assert "ASSUMPTION" in text
 

@@ -160,3 +160,17 @@ def test_the_fit_file_is_an_input_of_the_results_folder(tmp_path):
     assert manifest["campaign"]["attacker_fit_text"] == fit.read_text(encoding="utf-8")
     fit.write_text(fit.read_text(encoding="utf-8") + "# edited\n", encoding="utf-8")
     assert prepare_campaign(path, replications=1).fingerprint != prepared.fingerprint
+
+
+def test_the_forecast_campaign_sees_no_night_from_its_own_months():
+    """`campaign-forecast.yaml` starts on 1 October 2025 and everything it fits to the record
+    (the night calibration, the attacker) was fitted on nights before that date only."""
+    from sim.spec.campaign import load_campaign
+
+    campaign = load_campaign(ROOT / "scenarios" / "campaign-forecast.yaml")
+    start = campaign.calendar.start.isoformat()
+    calibration, fit = campaign.night_calibration, campaign.attacker_fit
+    assert calibration is not None and calibration.fit is not None and fit is not None
+    assert max(calibration.fit.dates) < start and calibration.fit.until == start
+    assert fit.end == start and all(m.month < start[:7] for m in fit.months)
+    assert campaign.attacker.policy.months == "fitted"  # no month of the forecast replayed
