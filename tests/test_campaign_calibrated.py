@@ -117,7 +117,7 @@ def calibrated_runs(tmp_path_factory):
 
 
 def test_the_books_balance_by_class(calibrated_runs):
-    _, setup, runs = calibrated_runs
+    campaign, setup, runs = calibrated_runs
     assert setup.threat_types == list(OBSERVED_CLASSES)
     for nights, _ in runs:
         for c in OBSERVED_CLASSES:
@@ -134,6 +134,16 @@ def test_the_books_balance_by_class(calibrated_runs):
             )  # fmt: skip
             assert (books == nights[f"stock.{t}"]).all(), t
             assert (nights[f"spent.{t}"] <= nights[f"loaded.{t}"]).all(), t
+        # every threat shot down is credited to the defence type that shot it down, and EW
+        # types are credited with suppressions only
+        defences = campaign.template_scenario.catalog.defences
+        kinetic = [t for t in setup.defence_types if not defences[t].is_ew]
+        ew = [t for t in setup.defence_types if defences[t].is_ew]
+        assert ew and kinetic
+        downed = nights[[f"downed_by.{t}" for t in kinetic]].sum(axis=1)
+        assert (downed == nights["shot_down"]).all()
+        assert (nights[[f"downed_by.{t}" for t in ew]].sum(axis=1) <= nights["suppressed"]).all()
+        assert nights["downed_by.interceptor_drone"].sum() > 0
 
 
 def test_same_seed_same_calibrated_campaign(calibrated_runs):

@@ -485,7 +485,7 @@ class CampaignModel(mesa.Model):
         self.rows: list[dict] = []
         # the per-night table's `<book>.<type>` column names, made once
         setup = self.setup
-        names = {"spent": setup.defence_types}
+        names = {"spent": setup.defence_types, "downed_by": setup.defence_types}
         names.update((b, setup.tracked) for b in _TRACKED_BOOKS)
         names.update((b, setup.threat_types) for b in _ATTACKER_BOOKS)
         self._keys = {book: [f"{book}.{n}" for n in types] for book, types in names.items()}
@@ -628,6 +628,8 @@ class CampaignModel(mesa.Model):
         row.update(zip(self._keys["held"], held.tolist(), strict=True))
         books(row, "stock", defender.stock)
         books(row, "spent", spent_all)
+        downed = [result.defence.get(t, {}).get("kills", 0) for t in setup.defence_types]
+        books(row, "downed_by", np.array(downed, dtype=np.int64))
         books(row, "attacker_stock_start", attacker_stock_start)
         books(row, "attacker_produced", made)
         books(row, "attacker_launched", launch)
