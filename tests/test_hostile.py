@@ -444,3 +444,69 @@ def test_a_corrupted_chunk_of_a_campaign_is_recomputed_on_resume(
     assert manifest["campaign"]["replications_resumed"] == 1
     for name in ("nights.parquet", "runs.parquet", "summary.csv", "summary.json"):
         assert (out / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+
+
+# --------------------------------------------------------------------------- bounded jobs (item 4)
+
+
+def salvo_subprocess(argv: list[str], timeout: float = 60) -> tuple[int, str, str]:
+    """Run `salvo ARGV` in a child process, killed after `timeout` seconds: a safety net for a
+    test of something that used to hang in C code (a huge power), which no alarm interrupts."""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "sim", *argv], capture_output=True, text=True,
+            timeout=timeout, cwd=ROOT,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"salvo {' '.join(argv)} still ran after {timeout} s")
+    return done.returncode, done.stdout, done.stderr
+
+
+# (id, derived value, expected message); each used to hang, fill the memory or give a
+# number no results column holds
+UNBOUNDED = [
+    ("power-tower", "9**9**9", r"9 \*\* 387420489 would be about 10\*\*369693100, beyond the "
+     r"limit of whole numbers"),
+    ("float-power", "10.0 ** (mfg * 200)",
+     r"10 \*\* 400 would be about 10\*\*400, beyond the limit of numbers, about 1\.8e308"),
+    ("product-chain", "mfg * 1000000000 * 1000000000 * 1000000000",
+     r"a number of about 28 digits is beyond the limit of whole numbers, 9223372036854775807"),
+    ("round-digits", "round(mfg, -10**18)",
+     r"round to -1000000000000000000 digits is beyond the limit of 30"),
+    ("negative-root", "(-mfg) ** 0.5", r"-2 \*\* 0\.5 is not a real number"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("value", "expected"), [c[1:] for c in UNBOUNDED],
+                         ids=[c[0] for c in UNBOUNDED])  # fmt: skip
+@pytest.mark.parametrize("command", ["check", "sweep"])
+def test_a_derived_value_is_computed_with_bounded_arithmetic(
+    tmp_path: Path, command: str, value: str, expected: str
+) -> None:
+    # `9**9**9` in an experiment used to hang `salvo check` and `salvo sweep` for ever
+    file = tiny_experiment(tmp_path)
+    text = file.read_text(encoding="utf-8")
+    derived = f"derived:\n  drones:\n    path: salvo.shahed.count\n    value: '{value}'\n"
+    file.write_text(text + derived, encoding="utf-8")
+    out = tmp_path / "results"
+    argv = [command, str(file)] + ([] if command == "check" else ["-n", "1", "--out", str(out)])
+    code, stdout, stderr = salvo_subprocess(argv)
+    assert code == 2, (stdout, stderr)
+    assert "Traceback" not in stderr
+    where = re.escape(f"{file}:11: derived.drones.value: design point 0 (mfg=2): ")
+    assert re.search(where + f"(?:{expected})", stderr), stderr
+    assert not out.exists()
+
+
+def test_an_expression_too_long_or_too_deep_is_refused(tmp_path: Path) -> None:
+    file = tiny_experiment(tmp_path)
+    text = file.read_text(encoding="utf-8")
+    for value, message in [
+        ("1" + " + 1" * 300, "the expression is 1201 characters long, more than the limit of 1000"),
+        ("-" * 60 + "mfg", "the expression is nested more than 50 levels deep"),
+    ]:
+        derived = f"derived:\n  drones:\n    path: salvo.shahed.count\n    value: '{value}'\n"
+        file.write_text(text + derived, encoding="utf-8")
+        code, _, stderr = call(["check", str(file)])
+        assert code == 2 and "Traceback" not in stderr, stderr
+        assert f"{file}:11: derived.drones.value: {message}" in stderr, stderr
