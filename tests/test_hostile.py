@@ -510,3 +510,47 @@ def test_an_expression_too_long_or_too_deep_is_refused(tmp_path: Path) -> None:
         code, _, stderr = call(["check", str(file)])
         assert code == 2 and "Traceback" not in stderr, stderr
         assert f"{file}:11: derived.drones.value: {message}" in stderr, stderr
+
+
+@pytest.mark.parametrize("command", ["run", "sweep"])
+def test_workers_beyond_the_machine_are_capped_with_a_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    # `-n 40 -w 1000` used to start a thousand worker processes and take over 4 GB
+    from sim.experiments import executors
+
+    monkeypatch.setattr(executors, "worker_capacity", lambda: (1, "1 core"), raising=False)
+    file = tiny_experiment(tmp_path) if command == "sweep" else tmp_path / "night.yaml"
+    if command == "run":
+        file.write_text(NIGHT, encoding="utf-8")
+    out = tmp_path / "results"
+    code, _, stderr = call([command, str(file), "-n", "2", "-w", "1000", "-q", "--out", str(out)])
+    assert code == 0, stderr
+    message = "salvo: -w 1000 is more worker processes than this machine holds (1 core); running 1"
+    assert message in stderr
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert json.dumps(manifest).count('"workers": 1') >= 1, manifest
+
+
+def test_worker_capacity_counts_cores_and_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sim.experiments import executors
+
+    monkeypatch.setattr(executors, "default_workers", lambda: 64)
+    monkeypatch.setattr(executors, "available_memory", lambda: 2 * 2**30, raising=False)
+    capacity, why = executors.worker_capacity()
+    assert capacity == 2 * 2**30 // executors.WORKER_MEMORY == 5
+    assert why == "64 cores, 2.0 GB of memory available at about 0.4 GB a worker"
+    monkeypatch.setattr(executors, "available_memory", lambda: None)
+    assert executors.worker_capacity() == (64, "64 cores")
+    assert executors.capped_workers(None) == 64 and executors.capped_workers(3) == 3
+
+
+def test_workers_beyond_the_hard_bound_are_refused(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    file = tiny_experiment(tmp_path)
+    code, _, stderr = call(["sweep", str(file), "-w", "5000", "--out", str(out)])
+    assert code == 2 and "Traceback" not in stderr
+    assert "argument -w/--workers: must be at most 4096 (more cores than one machine has)" in (
+        stderr
+    )
+    assert not out.exists()

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sim.experiments.executors import default_workers
+from sim.experiments.executors import capped_workers
 from sim.experiments.replications import run_replications
 from sim.results.files import check_writable, default_out, write_results
 from sim.results.lock import locked_results_folder
@@ -58,7 +58,7 @@ def run_scenario(
     with locked_results_folder(out):  # no other salvo writes `out` until this one has written it
         check_writable(out, force=force)  # before anything runs: --force replaces a salvo folder
         seed = scenario.seed if seed is None else seed
-        workers = workers or default_workers()
+        workers = capped_workers(workers)  # what runs, and what the manifest records
         started = time.perf_counter()
         runs = run_replications(
             scenario, replications, seed=seed, workers=workers, dask=dask, progress=progress
