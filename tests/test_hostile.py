@@ -554,3 +554,52 @@ def test_workers_beyond_the_hard_bound_are_refused(tmp_path: Path) -> None:
         stderr
     )
     assert not out.exists()
+
+
+# (id, edit of the tiny night, extra options, expected "LINE: field: message" or option message)
+LARGE_JOBS = [
+    ("ten-million-threats", ("count: 12,", "count: 10000000,"), [],
+     r":9: salvo\.shahed\.count: a night of 10,000,000 threats and 4 defence units is beyond "
+     r"the limit of 100,000 threats a night; use --allow-large to run it anyway"),
+    ("a-million-units", ("count: 4,", "count: 1000000,"), [],
+     r":13: defences\.kyiv_mfg\.count: a night of 12 threats and 1,000,000 defence units is "
+     r"beyond the limit of 10,000 defence units a night; use --allow-large"),
+    ("threat-unit-pairs", ("count: 12,", "count: 90000,"),
+     [], r":9: salvo\.shahed\.count: .* is 360,000,000 threat-unit pairs, beyond the limit of "
+     r"50,000,000 a night"),
+    ("a-billion-nights", None, ["-n", "1000000000"],
+     r"salvo: -n 1,000,000,000 nights is beyond the limit of 1,000,000 nights a job"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("edit", "options", "expected"), [c[1:] for c in LARGE_JOBS],
+                         ids=[c[0] for c in LARGE_JOBS])  # fmt: skip
+def test_a_job_beyond_the_limits_is_refused_before_it_starts(
+    tmp_path: Path, edit: tuple[str, str] | None, options: list[str], expected: str
+) -> None:
+    # `count: 10000000` on one salvo group passed `salvo check`, then took over 4 GB in 7 s
+    night = NIGHT if edit is None else NIGHT.replace(*edit)
+    if "90000" in night:
+        night = night.replace("count: 4,", "count: 4000,")  # 360,000,000 pairs
+    file = tmp_path / "night.yaml"
+    file.write_text(night, encoding="utf-8")
+    out = tmp_path / "results"
+    code, stdout, stderr = salvo_subprocess(["run", str(file), "--out", str(out), *options])
+    assert code == 2, (stdout, stderr)
+    assert "Traceback" not in stderr
+    assert re.search((re.escape(str(file)) if edit else "") + expected, stderr), stderr
+    assert not out.exists() and not lock_file(out).exists()
+
+
+def test_allow_large_lifts_the_limits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sim.experiments import limits
+
+    monkeypatch.setattr(limits, "MAX_THREATS_PER_NIGHT", 10)  # the tiny night is "large"
+    file = tmp_path / "night.yaml"
+    file.write_text(NIGHT, encoding="utf-8")
+    out = tmp_path / "results"
+    argv = ["run", str(file), "-n", "2", "-w", "1", "-q", "--out", str(out)]
+    code, _, stderr = call(argv)
+    assert code == 2 and "beyond the limit of 10 threats a night" in stderr and not out.exists()
+    code, _, stderr = call([*argv, "--allow-large"])
+    assert code == 0 and (out / "manifest.json").is_file(), stderr
