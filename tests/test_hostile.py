@@ -444,3 +444,162 @@ def test_a_corrupted_chunk_of_a_campaign_is_recomputed_on_resume(
     assert manifest["campaign"]["replications_resumed"] == 1
     for name in ("nights.parquet", "runs.parquet", "summary.csv", "summary.json"):
         assert (out / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+
+
+# --------------------------------------------------------------------------- bounded jobs (item 4)
+
+
+def salvo_subprocess(argv: list[str], timeout: float = 60) -> tuple[int, str, str]:
+    """Run `salvo ARGV` in a child process, killed after `timeout` seconds: a safety net for a
+    test of something that used to hang in C code (a huge power), which no alarm interrupts."""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "sim", *argv], capture_output=True, text=True,
+            timeout=timeout, cwd=ROOT,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"salvo {' '.join(argv)} still ran after {timeout} s")
+    return done.returncode, done.stdout, done.stderr
+
+
+# (id, derived value, expected message); each used to hang, fill the memory or give a
+# number no results column holds
+UNBOUNDED = [
+    ("power-tower", "9**9**9", r"9 \*\* 387420489 would be about 10\*\*369693100, beyond the "
+     r"limit of whole numbers"),
+    ("float-power", "10.0 ** (mfg * 200)",
+     r"10 \*\* 400 would be about 10\*\*400, beyond the limit of numbers, about 1\.8e308"),
+    ("product-chain", "mfg * 1000000000 * 1000000000 * 1000000000",
+     r"a number of about 28 digits is beyond the limit of whole numbers, 9223372036854775807"),
+    ("round-digits", "round(mfg, -10**18)",
+     r"round to -1000000000000000000 digits is beyond the limit of 30"),
+    ("negative-root", "(-mfg) ** 0.5", r"-2 \*\* 0\.5 is not a real number"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("value", "expected"), [c[1:] for c in UNBOUNDED],
+                         ids=[c[0] for c in UNBOUNDED])  # fmt: skip
+@pytest.mark.parametrize("command", ["check", "sweep"])
+def test_a_derived_value_is_computed_with_bounded_arithmetic(
+    tmp_path: Path, command: str, value: str, expected: str
+) -> None:
+    # `9**9**9` in an experiment used to hang `salvo check` and `salvo sweep` for ever
+    file = tiny_experiment(tmp_path)
+    text = file.read_text(encoding="utf-8")
+    derived = f"derived:\n  drones:\n    path: salvo.shahed.count\n    value: '{value}'\n"
+    file.write_text(text + derived, encoding="utf-8")
+    out = tmp_path / "results"
+    argv = [command, str(file)] + ([] if command == "check" else ["-n", "1", "--out", str(out)])
+    code, stdout, stderr = salvo_subprocess(argv)
+    assert code == 2, (stdout, stderr)
+    assert "Traceback" not in stderr
+    where = re.escape(f"{file}:11: derived.drones.value: design point 0 (mfg=2): ")
+    assert re.search(where + f"(?:{expected})", stderr), stderr
+    assert not out.exists()
+
+
+def test_an_expression_too_long_or_too_deep_is_refused(tmp_path: Path) -> None:
+    file = tiny_experiment(tmp_path)
+    text = file.read_text(encoding="utf-8")
+    for value, message in [
+        ("1" + " + 1" * 300, "the expression is 1201 characters long, more than the limit of 1000"),
+        ("-" * 60 + "mfg", "the expression is nested more than 50 levels deep"),
+    ]:
+        derived = f"derived:\n  drones:\n    path: salvo.shahed.count\n    value: '{value}'\n"
+        file.write_text(text + derived, encoding="utf-8")
+        code, _, stderr = call(["check", str(file)])
+        assert code == 2 and "Traceback" not in stderr, stderr
+        assert f"{file}:11: derived.drones.value: {message}" in stderr, stderr
+
+
+@pytest.mark.parametrize("command", ["run", "sweep"])
+def test_workers_beyond_the_machine_are_capped_with_a_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    # `-n 40 -w 1000` used to start a thousand worker processes and take over 4 GB
+    from sim.experiments import executors
+
+    monkeypatch.setattr(executors, "worker_capacity", lambda: (1, "1 core"), raising=False)
+    file = tiny_experiment(tmp_path) if command == "sweep" else tmp_path / "night.yaml"
+    if command == "run":
+        file.write_text(NIGHT, encoding="utf-8")
+    out = tmp_path / "results"
+    code, _, stderr = call([command, str(file), "-n", "2", "-w", "1000", "-q", "--out", str(out)])
+    assert code == 0, stderr
+    message = "salvo: -w 1000 is more worker processes than this machine holds (1 core); running 1"
+    assert message in stderr
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert json.dumps(manifest).count('"workers": 1') >= 1, manifest
+
+
+def test_worker_capacity_counts_cores_and_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sim.experiments import executors
+
+    monkeypatch.setattr(executors, "default_workers", lambda: 64)
+    monkeypatch.setattr(executors, "available_memory", lambda: 2 * 2**30, raising=False)
+    capacity, why = executors.worker_capacity()
+    assert capacity == 2 * 2**30 // executors.WORKER_MEMORY == 5
+    assert why == "64 cores, 2.0 GB of memory available at about 0.4 GB a worker"
+    monkeypatch.setattr(executors, "available_memory", lambda: None)
+    assert executors.worker_capacity() == (64, "64 cores")
+    assert executors.capped_workers(None) == 64 and executors.capped_workers(3) == 3
+
+
+def test_workers_beyond_the_hard_bound_are_refused(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    file = tiny_experiment(tmp_path)
+    code, _, stderr = call(["sweep", str(file), "-w", "5000", "--out", str(out)])
+    assert code == 2 and "Traceback" not in stderr
+    assert "argument -w/--workers: must be at most 4096 (more cores than one machine has)" in (
+        stderr
+    )
+    assert not out.exists()
+
+
+# (id, edit of the tiny night, extra options, expected "LINE: field: message" or option message)
+LARGE_JOBS = [
+    ("ten-million-threats", ("count: 12,", "count: 10000000,"), [],
+     r":9: salvo\.shahed\.count: a night of 10,000,000 threats and 4 defence units is beyond "
+     r"the limit of 100,000 threats a night; use --allow-large to run it anyway"),
+    ("a-million-units", ("count: 4,", "count: 1000000,"), [],
+     r":13: defences\.kyiv_mfg\.count: a night of 12 threats and 1,000,000 defence units is "
+     r"beyond the limit of 10,000 defence units a night; use --allow-large"),
+    ("threat-unit-pairs", ("count: 12,", "count: 90000,"),
+     [], r":9: salvo\.shahed\.count: .* is 360,000,000 threat-unit pairs, beyond the limit of "
+     r"50,000,000 a night"),
+    ("a-billion-nights", None, ["-n", "1000000000"],
+     r"salvo: -n 1,000,000,000 nights is beyond the limit of 1,000,000 nights a job"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("edit", "options", "expected"), [c[1:] for c in LARGE_JOBS],
+                         ids=[c[0] for c in LARGE_JOBS])  # fmt: skip
+def test_a_job_beyond_the_limits_is_refused_before_it_starts(
+    tmp_path: Path, edit: tuple[str, str] | None, options: list[str], expected: str
+) -> None:
+    # `count: 10000000` on one salvo group passed `salvo check`, then took over 4 GB in 7 s
+    night = NIGHT if edit is None else NIGHT.replace(*edit)
+    if "90000" in night:
+        night = night.replace("count: 4,", "count: 4000,")  # 360,000,000 pairs
+    file = tmp_path / "night.yaml"
+    file.write_text(night, encoding="utf-8")
+    out = tmp_path / "results"
+    code, stdout, stderr = salvo_subprocess(["run", str(file), "--out", str(out), *options])
+    assert code == 2, (stdout, stderr)
+    assert "Traceback" not in stderr
+    assert re.search((re.escape(str(file)) if edit else "") + expected, stderr), stderr
+    assert not out.exists() and not lock_file(out).exists()
+
+
+def test_allow_large_lifts_the_limits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sim.experiments import limits
+
+    monkeypatch.setattr(limits, "MAX_THREATS_PER_NIGHT", 10)  # the tiny night is "large"
+    file = tmp_path / "night.yaml"
+    file.write_text(NIGHT, encoding="utf-8")
+    out = tmp_path / "results"
+    argv = ["run", str(file), "-n", "2", "-w", "1", "-q", "--out", str(out)]
+    code, _, stderr = call(argv)
+    assert code == 2 and "beyond the limit of 10 threats a night" in stderr and not out.exists()
+    code, _, stderr = call([*argv, "--allow-large"])
+    assert code == 0 and (out / "manifest.json").is_file(), stderr

@@ -32,6 +32,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         force=args.force,
         progress=not (args.quiet or args.json),
         trace=args.trace,
+        allow_large=args.allow_large,
     )
     if args.json:
         print(json.dumps(result.summary, indent=2))

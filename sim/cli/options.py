@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 
+from sim.experiments.executors import MAX_WORKERS
+
 
 def whole_number(text: str, minimum: int, rule: str) -> int:
     """`text` as a whole number of at least `minimum` (ArgumentTypeError saying `rule`)."""
@@ -20,6 +22,17 @@ def whole_number(text: str, minimum: int, rule: str) -> int:
 def positive_int(text: str) -> int:
     """argparse type: a whole number of at least 1."""
     return whole_number(text, 1, "at least 1")
+
+
+def worker_count(text: str) -> int:
+    """argparse type: a number of workers, 1 to MAX_WORKERS (more than the machine holds is
+    capped when the work starts, with a message)."""
+    value = positive_int(text)
+    if value > MAX_WORKERS:
+        raise argparse.ArgumentTypeError(
+            f"must be at most {MAX_WORKERS} (more cores than one machine has), got {value}"
+        )
+    return value
 
 
 def seed(text: str) -> int:
@@ -39,7 +52,8 @@ def iso_date(text: str) -> dt.date:
 
 # -w of the commands that can run on Dask
 WORKERS_HELP = (
-    "local worker processes (default: all cores; 1 runs serially); with '--dask local' the "
+    "local worker processes (default: all cores; 1 runs serially; capped at what the "
+    "machine's cores and memory hold, at most 4096); with '--dask local' the "
     "number of Dask workers"
 )
 DASK_HELP = (
@@ -50,7 +64,7 @@ DASK_HELP = (
 
 def add_executor_options(parser: argparse.ArgumentParser, *, workers_help: str) -> None:
     """-w/--workers and --dask: where the work runs (never what it computes)."""
-    parser.add_argument("-w", "--workers", type=positive_int, default=None, help=workers_help)
+    parser.add_argument("-w", "--workers", type=worker_count, default=None, help=workers_help)
     parser.add_argument("--dask", metavar="ADDRESS", default=None, help=DASK_HELP)
 
 

@@ -64,6 +64,11 @@ def add_run(sub: argparse._SubParsersAction) -> None:
     )
     run.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     run.add_argument(
+        "--allow-large", action="store_true",
+        help="run a job beyond salvo's limits (100,000 threats or 10,000 defence units a "
+        "night, 1,000,000 nights), which are refused otherwise",
+    )  # fmt: skip
+    run.add_argument(
         "--trace", type=positive_int, default=0, metavar="N",
         help="also keep full traces (routes, shots, fates) of the first N replications as "
         "trace-*.parquet, for the night map of 'salvo plot'",

@@ -14,6 +14,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -28,6 +29,69 @@ def default_workers() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+# what one worker process is expected to hold: salvo's imports (Mesa, numpy, pandas, pyarrow:
+# about 180 MB measured) and one night's model and rows; used to cap the workers at the memory
+WORKER_MEMORY = 400 * 2**20
+# the most workers `-w` may ask for on one machine: more cores than any single machine has (a
+# cluster is `--dask`); above it `-w` is refused, below it capped at what the machine holds
+MAX_WORKERS = 4096
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this process may still take (MemAvailable, or the cgroup's limit if
+    lower); None where neither can be read."""
+    found: list[int] = []
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    found.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        with open("/sys/fs/cgroup/memory.max", encoding="ascii") as limit_file:
+            limit = limit_file.read().strip()
+        with open("/sys/fs/cgroup/memory.current", encoding="ascii") as current_file:
+            current = int(current_file.read().strip())
+        if limit != "max":
+            found.append(max(0, int(limit) - current))
+    except (OSError, ValueError):
+        pass
+    return min(found) if found else None
+
+
+def worker_capacity() -> tuple[int, str]:
+    """The most worker processes this machine holds, and why: its cores, and its available
+    memory at `WORKER_MEMORY` a worker."""
+    cores = default_workers()
+    counted = f"{cores} core{'s' if cores != 1 else ''}"
+    memory = available_memory()
+    if memory is None:
+        return cores, counted
+    by_memory = max(1, memory // WORKER_MEMORY)
+    why = (
+        f"{counted}, {memory / 2**30:.1f} GB of memory available at about "
+        f"{WORKER_MEMORY / 2**30:.1f} GB a worker"
+    )
+    return min(cores, by_memory), why
+
+
+def capped_workers(workers: int | None) -> int:
+    """`workers` (None: all cores) capped at `worker_capacity`; a capped request is said on
+    stderr (it changes no number, only the time the work takes)."""
+    capacity, why = worker_capacity()
+    if workers is None:
+        return capacity
+    if workers > capacity:
+        print(
+            f"salvo: -w {workers} is more worker processes than this machine holds ({why}); "
+            f"running {capacity}",
+            file=sys.stderr,
+        )
+        return capacity
+    return workers
 
 
 class ExecutorError(Exception):
@@ -265,12 +329,15 @@ def make_executor(
     """The executor the CLI options ask for: Dask if `dask` is set, else processes or serial.
 
     With `tasks` (how many the work is) at most 1 and no Dask, the work runs here: starting a
-    pool for a single task would only cost time.
+    pool for a single task would only cost time. Local workers (processes, or a local Dask
+    cluster) are capped at what the machine holds (`capped_workers`).
     """
     if dask:
-        return DaskExecutor(dask, workers)
-    workers = workers or default_workers()
-    if workers <= 1 or (tasks is not None and tasks <= 1):
+        return DaskExecutor(dask, capped_workers(workers) if dask == "local" else workers)
+    if tasks is not None and tasks <= 1:
+        return SerialExecutor()
+    workers = capped_workers(workers)
+    if workers <= 1:
         return SerialExecutor()
     return ProcessExecutor(workers)
 

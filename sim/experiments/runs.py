@@ -7,13 +7,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sim.experiments.executors import default_workers
+from sim.experiments.executors import capped_workers
+from sim.experiments.limits import check_job
 from sim.experiments.replications import run_replications
 from sim.results.files import check_writable, default_out, write_results
 from sim.results.lock import locked_results_folder
 from sim.results.manifest import build_manifest
 from sim.results.summary import summarise_runs
 from sim.spec.scenario import load_scenario
+from sim.spec.yamlio import load_yaml
 from sim.vocab import MANIFEST_FILE, RUNS_FILE, SUMMARY_FILE
 
 
@@ -40,6 +42,7 @@ def run_scenario(
     force: bool = False,
     progress: bool = False,
     trace: int = 0,
+    allow_large: bool = False,
 ) -> RunResult:
     """Run `replications` nights of the scenario file and write the results folder `out`
     (default: results/<scenario name>/), on `workers` local processes (default: all cores)
@@ -48,17 +51,24 @@ def run_scenario(
     A scenario with an error raises `InputError`, an existing `out` without `force`
     `ResultsExistError`, and with `force` an `out` that is not a results folder salvo wrote
     `ResultsFolderError`, all before anything runs; so does an `out` that another salvo process
-    is writing (`ResultsFolderLockedError`: the folder is locked while it is written).
+    is writing (`ResultsFolderLockedError`: the folder is locked while it is written), and a
+    job beyond the limits of `sim.experiments.limits` (`InputError`) unless `allow_large`.
     Replication r uses `SeedSequence(seed, spawn_key=(0, r))` (seed: the scenario's unless
     given), so the numbers are the same on every executor.
     `trace` keeps the full traces of the first `trace` replications for the night map.
     """
     scenario = load_scenario(scenario_path)
+    # before the lock and the folder: a job beyond the limits is bad input (`allow_large`
+    # lifts them)
+    check_job(
+        scenario, load_yaml(scenario_path), nights=replications, nights_from="-n",
+        allow_large=allow_large,
+    )  # fmt: skip
     out = Path(out) if out else default_out(scenario.name)
     with locked_results_folder(out):  # no other salvo writes `out` until this one has written it
         check_writable(out, force=force)  # before anything runs: --force replaces a salvo folder
         seed = scenario.seed if seed is None else seed
-        workers = workers or default_workers()
+        workers = capped_workers(workers)  # what runs, and what the manifest records
         started = time.perf_counter()
         runs = run_replications(
             scenario, replications, seed=seed, workers=workers, dask=dask, progress=progress

@@ -1,0 +1,98 @@
+"""Job estimates: how large a night and a job are, checked before any work starts.
+
+A scenario may ask for any number of threats and units, and `-n` for any number of nights; a
+night of ten million threats passes validation and then takes gigabytes within seconds. So
+the work is estimated first (threats and defence units a night, nights in the job) and a job
+beyond a limit is refused as bad input, with the estimate and the limit, unless the user
+asks for it with `--allow-large`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sim.spec.scenario import Scenario
+from sim.spec.yamlio import ErrorLine, InputError, LoadedYaml
+
+# The limits. Each is far beyond every shipped scenario and experiment (the largest real night
+# had about 800 threats against about 100 units; the saturation sweep goes to 2,000 drones),
+# and below what takes gigabytes or hours on a workstation.
+# threats a night: each is an agent with its route and events (10,000,000 took over 4 GB)
+MAX_THREATS_PER_NIGHT = 100_000
+# defence units a night: each is an agent that every threat is checked against
+MAX_UNITS_PER_NIGHT = 10_000
+# threat-unit pairs a night (threats x units): the engagement work of one night
+MAX_PAIRS_PER_NIGHT = 50_000_000
+# nights of one job (design points x replications): each night is a row of runs.parquet
+MAX_NIGHTS_PER_JOB = 1_000_000
+# the option that lifts every limit
+ALLOW_LARGE = "--allow-large"
+
+
+@dataclass(frozen=True)
+class JobEstimate:
+    """The size of a job: threats and defence units of its largest night, and its nights."""
+
+    threats: int
+    units: int
+    nights: int
+
+    @property
+    def pairs(self) -> int:
+        """Threat-unit pairs a night (the engagement work)."""
+        return self.threats * self.units
+
+
+def estimate_job(scenario: Scenario, nights: int) -> JobEstimate:
+    """The size of `nights` nights of `scenario`."""
+    threats = sum(group.count for group in scenario.salvo.values())
+    units = sum(group.count for group in scenario.defences.values())
+    return JobEstimate(threats=threats, units=units, nights=nights)
+
+
+def check_job(
+    scenario: Scenario,
+    loaded: LoadedYaml,
+    *,
+    nights: int,
+    nights_from: str,
+    allow_large: bool = False,
+) -> JobEstimate:
+    """The estimate of the job; InputError (FILE:LINE: field: estimate and limit) if it is
+    beyond a limit and not `allow_large`. `nights_from` names what set the nights (`-n`)."""
+    estimate = estimate_job(scenario, nights)
+    if allow_large:
+        return estimate
+    hint = f"use {ALLOW_LARGE} to run it anyway"
+    errors: list[ErrorLine] = []
+
+    def error(section: str, counts: dict[str, int], message: str) -> None:
+        largest = max(counts, key=lambda name: counts[name])
+        path = (section, largest, "count")
+        errors.append(
+            ErrorLine(loaded.file, loaded.line_of(path), ".".join(path), f"{message}; {hint}")
+        )
+
+    threats = {gid: group.count for gid, group in scenario.salvo.items()}
+    units = {uid: group.count for uid, group in scenario.defences.items()}
+    night = f"a night of {estimate.threats:,} threats and {estimate.units:,} defence units"
+    if estimate.threats > MAX_THREATS_PER_NIGHT:
+        error("salvo", threats, f"{night} is beyond the limit of "
+              f"{MAX_THREATS_PER_NIGHT:,} threats a night")  # fmt: skip
+    if estimate.units > MAX_UNITS_PER_NIGHT:
+        error("defences", units, f"{night} is beyond the limit of "
+              f"{MAX_UNITS_PER_NIGHT:,} defence units a night")  # fmt: skip
+    if not errors and estimate.pairs > MAX_PAIRS_PER_NIGHT:
+        error("salvo", threats, f"{night} is {estimate.pairs:,} threat-unit pairs, beyond the "
+              f"limit of {MAX_PAIRS_PER_NIGHT:,} a night")  # fmt: skip
+    if estimate.nights > MAX_NIGHTS_PER_JOB:
+        errors.append(
+            ErrorLine(
+                "salvo", None, "",
+                f"{nights_from} {estimate.nights:,} nights is beyond the limit of "
+                f"{MAX_NIGHTS_PER_JOB:,} nights a job; {hint}",
+            )
+        )  # fmt: skip
+    if errors:
+        raise InputError(errors)
+    return estimate
