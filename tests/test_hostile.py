@@ -603,3 +603,69 @@ def test_allow_large_lifts_the_limits(tmp_path: Path, monkeypatch: pytest.Monkey
     assert code == 2 and "beyond the limit of 10 threats a night" in stderr and not out.exists()
     code, _, stderr = call([*argv, "--allow-large"])
     assert code == 0 and (out / "manifest.json").is_file(), stderr
+
+
+# ------------------------------------------------------------------ job size: sweeps, campaigns
+
+HUGE_GRID = """\
+name: huge
+scenario: {scenario}
+replications: 10
+design: {{type: grid}}
+parameters:
+  ew: {{kind: lever, path: ew.suppression.drone, values: {ew}}}
+  shahed: {{kind: lever, path: salvo.shahed.count, values: {counts}}}
+  gerbera: {{kind: lever, path: salvo.gerbera.count, values: {counts}}}
+  kh101: {{kind: lever, path: salvo.kh101.count, values: {few}}}
+"""
+
+
+@pytest.mark.parametrize("command", ["check", "sweep"])
+def test_a_grid_of_millions_of_points_is_refused_before_it_is_built(
+    tmp_path: Path, command: str
+) -> None:
+    # a 2-million-point grid printed nothing for a minute while memory grew
+    file = tmp_path / "huge.yaml"
+    file.write_text(
+        HUGE_GRID.format(
+            scenario=ROOT / "scenarios" / "aug-2025-night.yaml",
+            ew=[round(0.05 * k, 2) for k in range(1, 11)],
+            counts=list(range(1, 101)),
+            few=list(range(1, 21)),
+        ),
+        encoding="utf-8",
+    )
+    out = tmp_path / "results"
+    argv = [command, str(file)] + (["--out", str(out)] if command == "sweep" else [])
+    code, _, stderr = call(argv)
+    assert code == 2 and "Traceback" not in stderr
+    assert f"{file}:4: design: 2,000,000 design points x 10 replications is 20,000,000" in stderr
+    assert "beyond the limit of 1,000,000 nights a job" in stderr
+    assert not out.exists() and not lock_file(out).exists()
+
+
+def test_a_campaign_of_millions_of_nights_is_refused_before_it_starts(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    code, _, stderr = call(["campaign", str(CAMPAIGN), "-n", "100000", "--out", str(out)])
+    assert code == 2 and "Traceback" not in stderr
+    assert "100,000 replications x 12 days is 1,200,000 nights, beyond the limit" in stderr
+    assert "--allow-large" in stderr and not out.exists() and not lock_file(out).exists()
+
+
+def test_allow_large_lifts_the_sweep_and_campaign_limits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sim.experiments import limits
+
+    monkeypatch.setattr(limits, "MAX_NIGHTS_PER_JOB", 5)  # the tiny jobs are "large"
+    jobs = [
+        ["campaign", str(CAMPAIGN), "-n", "1"],  # 12 nights
+        ["sweep", str(ROOT / "experiments" / "ew-strength.yaml"), "-n", "1"],  # 8 nights
+    ]
+    for k, argv in enumerate(jobs):
+        out = tmp_path / f"results-{k}"
+        argv = [*argv, "-w", "1", "-q", "--out", str(out)]
+        code, _, stderr = call(argv)
+        assert code == 2 and "beyond the limit of 5 nights a job" in stderr and not out.exists()
+        code, _, stderr = call([*argv, "--allow-large"])
+        assert code == 0 and (out / "manifest.json").is_file(), stderr

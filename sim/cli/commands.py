@@ -84,9 +84,10 @@ def check_campaign(path: str) -> str:
 
 
 def check_experiment(path: str) -> str:
+    from sim.experiments.limits import MAX_NIGHTS_PER_JOB
     from sim.spec.experiment import prepare
 
-    prepared = prepare(path)
+    prepared = prepare(path, max_nights=MAX_NIGHTS_PER_JOB)  # a sweep would refuse it too
     what = "campaigns" if prepared.is_campaign else "design points"
     return (
         f"experiment '{prepared.name}', {len(prepared.points)} {what} x "
@@ -134,10 +135,14 @@ def cmd_catalog(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """salvo sweep: every design point of an experiment, replicated -> results folder."""
+    from sim.experiments.limits import MAX_NIGHTS_PER_JOB
     from sim.experiments.sweep import format_sweep, run_sweep
     from sim.spec.experiment import prepare
 
-    prepared = prepare(args.experiment, seed=args.seed, replications=args.replications)
+    limit = None if args.allow_large else MAX_NIGHTS_PER_JOB
+    prepared = prepare(
+        args.experiment, seed=args.seed, replications=args.replications, max_nights=limit
+    )
     return run_resumable_command(
         args,
         ["sweep", args.experiment],
@@ -150,8 +155,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_campaign(args: argparse.Namespace) -> int:
     """salvo campaign: replications of one campaign -> results folder + summary."""
     from sim.experiments.campaigns import format_campaign, prepare_campaign, run_campaigns
+    from sim.experiments.limits import check_nights
 
     prepared = prepare_campaign(args.campaign, seed=args.seed, replications=args.replications)
+    days = prepared.campaign.calendar.days
+    check_nights(
+        prepared.replications * days,
+        f"{prepared.replications:,} replications x {days:,} days",
+        allow_large=args.allow_large,
+    )
     report = None if args.quiet else format_campaign
     if args.month_counts and not args.observed:
         print("salvo campaign: --month-counts goes with --observed", file=sys.stderr)

@@ -63,11 +63,7 @@ def add_run(sub: argparse._SubParsersAction) -> None:
         "--json", action="store_true", help="print summary.json on stdout instead of the table"
     )
     run.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
-    run.add_argument(
-        "--allow-large", action="store_true",
-        help="run a job beyond salvo's limits (100,000 threats or 10,000 defence units a "
-        "night, 1,000,000 nights), which are refused otherwise",
-    )  # fmt: skip
+    add_allow_large(run)
     run.add_argument(
         "--trace", type=positive_int, default=0, metavar="N",
         help="also keep full traces (routes, shots, fates) of the first N replications as "
@@ -108,6 +104,15 @@ def add_catalog(sub: argparse._SubParsersAction) -> None:
     cat.set_defaults(func=commands.cmd_catalog)
 
 
+def add_allow_large(parser: argparse.ArgumentParser) -> None:
+    """`--allow-large`: run a job beyond the limits of `sim.experiments.limits`."""
+    parser.add_argument(
+        "--allow-large", action="store_true",
+        help="run a job beyond salvo's limits (100,000 threats or 10,000 defence units a "
+        "night, 1,000,000 nights a job), which are refused otherwise",
+    )  # fmt: skip
+
+
 def add_sweep(sub: argparse._SubParsersAction) -> None:
     """`salvo sweep`."""
     sweep = sub.add_parser(
@@ -130,6 +135,7 @@ def add_sweep(sub: argparse._SubParsersAction) -> None:
         workers_help=WORKERS_HELP,
         resumable="sweep",
     )
+    add_allow_large(sweep)
     sweep.set_defaults(func=commands.cmd_sweep)
 
 
@@ -165,6 +171,7 @@ def add_campaign(sub: argparse._SubParsersAction) -> None:
         quiet_help="no progress on stderr and no summary on stdout (only the line naming the "
         "folder)",
     )
+    add_allow_large(camp)
     camp.add_argument(
         "--observed", metavar="NIGHTS", default=None,
         help="observed nights CSV: also compare the campaign month by month with the nights "

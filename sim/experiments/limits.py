@@ -96,3 +96,15 @@ def check_job(
     if errors:
         raise InputError(errors)
     return estimate
+
+
+def check_nights(nights: int, what: str, *, allow_large: bool = False) -> None:
+    """InputError if a job of `nights` nights (`what` says how they add up, e.g. `-n 10 x
+    181 days`) is beyond `MAX_NIGHTS_PER_JOB`, unless `allow_large`."""
+    if allow_large or nights <= MAX_NIGHTS_PER_JOB:
+        return
+    message = (
+        f"{what} is {nights:,} nights, beyond the limit of {MAX_NIGHTS_PER_JOB:,} nights a "
+        f"job; use {ALLOW_LARGE} to run it anyway"
+    )
+    raise InputError([ErrorLine("salvo", None, "", message)])

@@ -541,13 +541,19 @@ def _show_value(value: Any) -> str:
 
 
 def prepare(
-    path: str | Path, *, seed: int | None = None, replications: int | None = None
+    path: str | Path,
+    *,
+    seed: int | None = None,
+    replications: int | None = None,
+    max_nights: int | None = None,
 ) -> PreparedExperiment:
     """Read an experiment file and check it completely before anything runs.
 
     Raises InputError (``FILE:LINE: field.path: message`` lines) for a bad file, a path that
-    is not a scenario (or campaign) field, a bad range, or a design point that makes an invalid
-    scenario (or campaign). `seed` and `replications` override the file's.
+    is not a scenario (or campaign) field, a bad range, a design point that makes an invalid
+    scenario (or campaign), or a job of more than `max_nights` nights (design points x
+    replications, x days for a campaign experiment; checked before the design is built).
+    `seed` and `replications` override the file's.
     """
     path = Path(path)
     loaded = load_yaml(path)
@@ -607,6 +613,9 @@ def prepare(
     if seed is None:
         seed = base.seed if experiment.seed is None else experiment.seed
     replications = experiment.replications if replications is None else replications
+    if max_nights is not None:
+        days = base.calendar.days if isinstance(base, cs.Campaign) else 1
+        _check_job_size(loaded, design_size(experiment), replications, days, max_nights)
     design_seed = getattr(experiment.design, "seed", None)
     design_seed = seed if design_seed is None else design_seed
 
@@ -633,6 +642,26 @@ def prepare(
     )
     _check_points(prepared)
     return prepared
+
+
+def _check_job_size(
+    loaded: LoadedYaml, points: int, replications: int, days: int, max_nights: int
+) -> None:
+    """InputError at `design` if points x replications x days nights exceed `max_nights`."""
+    nights = points * replications * days
+    if nights <= max_nights:
+        return
+    per = f" x {days:,} days" if days > 1 else ""
+    raise InputError(
+        [
+            _error(
+                loaded, ("design",),
+                f"{points:,} design points x {replications:,} replications{per} is "
+                f"{nights:,} nights, beyond the limit of {max_nights:,} nights a job "
+                "(--allow-large runs it anyway)",
+            )
+        ]
+    )  # fmt: skip
 
 
 def _input_file(loaded: LoadedYaml, key: str, file: Path) -> Path:
