@@ -240,7 +240,6 @@ class Attacker(mesa.Agent):
         elif isinstance(self.policy, SteadyPolicy):
             self.nightly = _Salvo.of(self.policy.nightly, setup)
         else:
-            self.nightly = None
             self.mass = _Salvo.of(self.policy.mass_night, setup)
             self.between = _Salvo.of(self.policy.other_nights, setup)
             self.mass_reserve = self.mass.expected() if self.policy.save_for_mass else None
@@ -255,13 +254,11 @@ class Attacker(mesa.Agent):
 
     def choose_salvo(self, day: int, launch_cut: float) -> tuple[np.ndarray, bool]:
         """Threats to launch tonight by type (within stock and capacity), and mass or not."""
+        if self.schedule is not None:
+            launch = self._within_limits(self.schedule.counts[day], self.stock, launch_cut)
+            return launch, bool(self.schedule.mass[day])
         rng = self.model.rng
         mass_night = isinstance(self.policy, MassPolicy) and self.policy.is_mass(day)
-        if self.schedule is not None:
-            mass_night = bool(self.schedule.mass[day])
-            return self._within_limits(
-                self.schedule.counts[day], self.stock, launch_cut
-            ), mass_night
         if self.nightly is not None:
             salvo = self.nightly
         else:

@@ -9,10 +9,12 @@ asks for it with `--allow-large`.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from pathlib import Path
 
 from sim.spec.scenario import Scenario
-from sim.spec.yamlio import ErrorLine, InputError, LoadedYaml
+from sim.spec.yamlio import ErrorLine, InputError, load_yaml
 
 # The limits. Each is far beyond every shipped scenario and experiment (the largest real night
 # had about 800 threats against about 100 units; the saturation sweep goes to 2,000 drones),
@@ -50,27 +52,40 @@ def estimate_job(scenario: Scenario, nights: int) -> JobEstimate:
     return JobEstimate(threats=threats, units=units, nights=nights)
 
 
+HINT = f"use {ALLOW_LARGE} to run it anyway"
+
+
+def nights_beyond(what: str) -> ErrorLine:
+    """The refusal of a job of too many nights; `what` says how many and ends with its verb
+    (`-n 1,000,000,000 nights is`)."""
+    message = f"{what} beyond the limit of {MAX_NIGHTS_PER_JOB:,} nights a job; {HINT}"
+    return ErrorLine("salvo", None, "", message)
+
+
 def check_job(
     scenario: Scenario,
-    loaded: LoadedYaml,
+    source: str | Path,
     *,
     nights: int,
     nights_from: str,
     allow_large: bool = False,
 ) -> JobEstimate:
     """The estimate of the job; InputError (FILE:LINE: field: estimate and limit) if it is
-    beyond a limit and not `allow_large`. `nights_from` names what set the nights (`-n`)."""
+    beyond a limit and not `allow_large`. `source` is the scenario's file (read again for the
+    line numbers only when there is something to refuse); `nights_from` names what set the
+    nights (`-n`)."""
     estimate = estimate_job(scenario, nights)
     if allow_large:
         return estimate
-    hint = f"use {ALLOW_LARGE} to run it anyway"
     errors: list[ErrorLine] = []
+    read_source = functools.cache(lambda: load_yaml(source))
 
     def error(section: str, counts: dict[str, int], message: str) -> None:
+        loaded = read_source()
         largest = max(counts, key=lambda name: counts[name])
         path = (section, largest, "count")
         errors.append(
-            ErrorLine(loaded.file, loaded.line_of(path), ".".join(path), f"{message}; {hint}")
+            ErrorLine(loaded.file, loaded.line_of(path), ".".join(path), f"{message}; {HINT}")
         )
 
     threats = {gid: group.count for gid, group in scenario.salvo.items()}
@@ -86,13 +101,7 @@ def check_job(
         error("salvo", threats, f"{night} is {estimate.pairs:,} threat-unit pairs, beyond the "
               f"limit of {MAX_PAIRS_PER_NIGHT:,} a night")  # fmt: skip
     if estimate.nights > MAX_NIGHTS_PER_JOB:
-        errors.append(
-            ErrorLine(
-                "salvo", None, "",
-                f"{nights_from} {estimate.nights:,} nights is beyond the limit of "
-                f"{MAX_NIGHTS_PER_JOB:,} nights a job; {hint}",
-            )
-        )  # fmt: skip
+        errors.append(nights_beyond(f"{nights_from} {estimate.nights:,} nights is"))
     if errors:
         raise InputError(errors)
     return estimate
@@ -103,8 +112,4 @@ def check_nights(nights: int, what: str, *, allow_large: bool = False) -> None:
     181 days`) is beyond `MAX_NIGHTS_PER_JOB`, unless `allow_large`."""
     if allow_large or nights <= MAX_NIGHTS_PER_JOB:
         return
-    message = (
-        f"{what} is {nights:,} nights, beyond the limit of {MAX_NIGHTS_PER_JOB:,} nights a "
-        f"job; use {ALLOW_LARGE} to run it anyway"
-    )
-    raise InputError([ErrorLine("salvo", None, "", message)])
+    raise InputError([nights_beyond(f"{what} is {nights:,} nights,")])

@@ -15,7 +15,6 @@ from sim.results.lock import locked_results_folder
 from sim.results.manifest import build_manifest
 from sim.results.summary import summarise_runs
 from sim.spec.scenario import load_scenario
-from sim.spec.yamlio import load_yaml
 from sim.vocab import MANIFEST_FILE, RUNS_FILE, SUMMARY_FILE
 
 
@@ -61,9 +60,8 @@ def run_scenario(
     # before the lock and the folder: a job beyond the limits is bad input (`allow_large`
     # lifts them)
     check_job(
-        scenario, load_yaml(scenario_path), nights=replications, nights_from="-n",
-        allow_large=allow_large,
-    )  # fmt: skip
+        scenario, scenario_path, nights=replications, nights_from="-n", allow_large=allow_large
+    )
     out = Path(out) if out else default_out(scenario.name)
     with locked_results_folder(out):  # no other salvo writes `out` until this one has written it
         check_writable(out, force=force)  # before anything runs: --force replaces a salvo folder

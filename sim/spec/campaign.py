@@ -620,8 +620,11 @@ class Campaign(Strict):
     def input_files(self) -> dict[str, Path]:
         """Role -> path of every file the campaign was read with: its template and, when it
         names them, its calibration and attacker fit (what fixes its numbers besides itself)."""
-        files = {"template": self._template_path, "calibration": self._calibration_path}
-        files["attacker_fit"] = self._attacker_fit_path
+        files = {
+            "template": self._template_path,
+            "calibration": self._calibration_path,
+            "attacker_fit": self._attacker_fit_path,
+        }
         return {role: path for role, path in files.items() if path is not None}
 
 
@@ -660,7 +663,7 @@ def campaign_from_data(
             path = _input_path(loaded, ("template",), "night scenario")
             if calibration is not None and path.resolve() != Path(calibration.template):
                 raise _input_error(
-                    loaded, "template",
+                    loaded, ("template",),
                     f"the calibration was made with {calibration.template}; leave `template` "
                     "out or name that file",
                 )  # fmt: skip
@@ -678,8 +681,7 @@ def campaign_from_data(
     return campaign
 
 
-def _input_error(loaded: LoadedYaml, key: str | tuple[str, ...], message: str) -> InputError:
-    where = (key,) if isinstance(key, str) else key
+def _input_error(loaded: LoadedYaml, where: tuple[str, ...], message: str) -> InputError:
     return InputError([ErrorLine(loaded.file, loaded.line_of(where), ".".join(where), message)])
 
 
